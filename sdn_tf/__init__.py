@@ -1,0 +1,1 @@
+"""sdn_tf: text-to-image synthesis by Symmetrical Distillation Networks."""

@@ -1,0 +1,1 @@
+"""Data sets: on-disk layouts, TFRecord conversion and the tf.data input pipeline."""

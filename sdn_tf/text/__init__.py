@@ -1,0 +1,1 @@
+"""Caption text: in-graph tokenisation, vocabularies and text encoders."""
