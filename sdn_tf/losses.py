@@ -1,0 +1,129 @@
+"""SDN's distillation losses (METHOD.md, "Stage-I", "Stage-II", "Diverse").
+
+Every function returns *per-example* losses (shape [batch]) so that the
+trainer can average them over the global batch with
+`tf.nn.compute_average_loss`, and per-point terms for TensorBoard.
+
+  Stage I:  L_I  = sum_p a_p * mean|G_p(e, z) - S_p(x)|
+  Stage II: L_II = sum_p b_p * mean|S_p(G(e, z)) - S_p(x)|
+
+Both are the same weighted multi-level distance; only what is compared
+differs, so one function computes it. The optional per-point normalisation
+divides each term by a stop-gradient running mean of mean|S_p(x)|, so that
+points whose activations are large (deep VGG layers, unscaled) do not drown
+the others.
+"""
+
+from typing import Dict, Mapping, Optional, Tuple
+
+import keras
+import tensorflow as tf
+
+DISTANCES = ("l1", "l2")
+
+
+def point_distance(predicted: tf.Tensor, target: tf.Tensor,
+                   distance: str = "l1") -> tf.Tensor:
+  """Per-example mean absolute (l1) or squared (l2) difference: [batch]."""
+  diff = tf.cast(predicted, tf.float32) - tf.cast(target, tf.float32)
+  if distance == "l1":
+    elementwise = tf.abs(diff)
+  elif distance == "l2":
+    elementwise = tf.square(diff)
+  else:
+    raise ValueError(f"unknown distance {distance!r}; expected one of "
+                     f"{DISTANCES}")
+  return tf.reduce_mean(tf.reshape(elementwise, [tf.shape(diff)[0], -1]),
+                        axis=1)
+
+
+def multi_level_loss(
+    predicted: Mapping[str, tf.Tensor], target: Mapping[str, tf.Tensor],
+    weights: Mapping[str, float], distance: str = "l1",
+    scales: Optional[Mapping[str, tf.Tensor]] = None,
+) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+  """sum_p w_p * d(predicted_p, target_p) / scale_p, per example.
+
+  Args:
+    predicted: activations to train, by mirror point name.
+    target: the activations they must match, by the same names.
+    weights: the points to use and their weights.
+    distance: "l1" or "l2".
+    scales: optional divisor per point (already stop-gradient).
+
+  Returns:
+    (total [batch], {point: unweighted, unscaled per-example distance}).
+  """
+  total = 0.0
+  terms = {}
+  for name, weight in weights.items():
+    term = point_distance(predicted[name], target[name], distance)
+    terms[name] = term
+    if scales is not None:
+      term = term / scales[name]
+    total += weight * term
+  return total, terms
+
+
+def min_over_samples(per_sample: tf.Tensor, num_samples: int,
+                     mean_weight: float = 0.0) -> tf.Tensor:
+  """The diverse loss: min over each caption's K noise samples.
+
+  Args:
+    per_sample: [batch * K] losses, the K samples of one caption adjacent
+      (as `tf.repeat(..., K, axis=0)` lays them out).
+    num_samples: K; with K = 1 the loss is unchanged (plain SDN).
+    mean_weight: weight of the mean over the K samples, added so that
+      samples that are never the best still get a gradient.
+
+  Returns:
+    [batch] losses.
+  """
+  if num_samples == 1:
+    return per_sample
+  grouped = tf.reshape(per_sample, [-1, num_samples])
+  return (tf.reduce_min(grouped, axis=1)
+          + mean_weight * tf.reduce_mean(grouped, axis=1))
+
+
+class RunningScale(keras.layers.Layer):
+  """Stop-gradient running mean of mean|S_p(x)| for each mirror point.
+
+  Its variables are checkpointed with the model, so a resumed run keeps its
+  normalisation. Under a distribution strategy each replica's update is
+  averaged (aggregation "mean").
+  """
+
+  def __init__(self, point_names, momentum: float = 0.99, **kwargs):
+    super().__init__(**kwargs)
+    self.point_names = tuple(point_names)
+    self.momentum = momentum
+    self.means = {
+        name: self.add_weight(shape=(), initializer="zeros", trainable=False,
+                              aggregation="mean", name=f"{name}_mean")
+        for name in self.point_names
+    }
+    self.count = self.add_weight(shape=(), initializer="zeros",
+                                 trainable=False, aggregation="mean",
+                                 name="count")
+
+  def update(self, teacher_activations: Mapping[str, tf.Tensor]
+             ) -> Dict[str, tf.Tensor]:
+    """Folds in a batch and returns the scale of each point (> 0)."""
+    # The first batch sets the mean; later ones move it slowly.
+    momentum = tf.where(self.count > 0, self.momentum, 0.0)
+    scales = {}
+    for name in self.point_names:
+      batch_mean = tf.reduce_mean(
+          tf.abs(tf.cast(tf.stop_gradient(teacher_activations[name]),
+                         tf.float32)))
+      new = momentum * self.means[name] + (1.0 - momentum) * batch_mean
+      self.means[name].assign(new)
+      scales[name] = tf.maximum(new, 1e-6)
+    self.count.assign_add(1.0)
+    return scales
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(point_names=list(self.point_names), momentum=self.momentum)
+    return config
