@@ -31,6 +31,22 @@ MAX_INPUT_BYTES = 4096
 
 MODES = ("word", "char")
 
+# Unicode's Default_Ignorable_Code_Point ranges: ICU's NFKC_Casefold (used in
+# the graph) deletes them, Python's casefold does not, so we delete them here.
+_DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C),
+    (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+    (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)
+
+
+def _is_default_ignorable(char: str) -> bool:
+  code = ord(char)
+  return any(lo <= code <= hi for lo, hi in _DEFAULT_IGNORABLE)
+
 
 def _is_word_char(char: str) -> bool:
   """Letters, combining marks and numbers form words; the rest splits."""
@@ -43,7 +59,7 @@ def normalize_for_vocab(text: str,
 
   Steps: cut to `max_input_bytes` UTF-8 bytes (a cut character becomes
   U+FFFD), NFKC + case folding, drop format characters (zero-width joiners
-  and the like), turn control and separator characters into spaces, collapse
+  and the like) and default-ignorable code points (variation selectors), turn control and separator characters into spaces, collapse
   runs of spaces and strip the ends.
 
   Args:
@@ -60,7 +76,7 @@ def normalize_for_vocab(text: str,
   chars = []
   for char in text:
     category = unicodedata.category(char)
-    if category == "Cf":
+    if category == "Cf" or _is_default_ignorable(char):
       continue
     chars.append(" " if category == "Cc" or category[0] == "Z" else char)
   return _collapse_spaces("".join(chars))
