@@ -59,8 +59,9 @@ def normalize_for_vocab(text: str,
 
   Steps: cut to `max_input_bytes` UTF-8 bytes (a cut character becomes
   U+FFFD), NFKC + case folding, drop format characters (zero-width joiners
-  and the like) and default-ignorable code points (variation selectors), turn control and separator characters into spaces, collapse
-  runs of spaces and strip the ends.
+  and the like) and default-ignorable code points (variation selectors),
+  turn control and separator characters into spaces, collapse runs of spaces
+  and strip the ends.
 
   Args:
     text: the raw caption.

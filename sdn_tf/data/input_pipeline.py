@@ -1,0 +1,322 @@
+"""The tf.data input pipeline over a prepared data set directory.
+
+Pure functions, no flags. `make_dataset` reads the sharded TFRecords written
+by `tools/prepare_dataset.py` (keys in `sdn_tf.data.tfrecord_schema`) and
+yields batches of dicts:
+  "image"      float32 [B, R, R, 3], integer values in 0..255 (no scaling:
+               the teacher applies its own input preprocessing)
+  "caption"    string  [B], one of the image's captions
+  "label"      int32   [B], class index
+  "id"         string  [B], the record's example id
+  "embedding"  float32 [B, D], the precomputed embedding of that caption;
+               only when the records carry embeddings
+
+Stages: shard files (or records) per input pipeline -> read -> parse,
+decode (JPEG/PNG/..., 3 channels), crop to the CUB box, resize to R x R and
+keep as uint8 (4x less memory in cache and shuffle buffer) -> optional cache
+-> optional one-element-per-caption expansion -> training: shuffle, repeat
+-> choose a caption, optional flip, cast to float32 -> batch with
+drop_remainder -> prefetch.
+
+Randomness (shuffles, caption choice, flips) all derives from one base seed:
+`seed` when given, otherwise a fresh one per call. With `deterministic=True`
+(tests) the base seed defaults to 0 and tf.data keeps element order, so two
+pipelines built alike yield identical batches. The caption and flip draws are
+stateless functions of (base seed, position in the stream), so parallelism
+can reorder but never change them.
+"""
+
+import json
+import os
+import random
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+
+from sdn_tf.data import tfrecord_schema as schema
+
+# Half-side of the CUB crop square, in units of max(box w, box h).
+BOX_CROP_SCALE = 0.75
+
+
+def read_metadata(data_dir: str) -> Dict:
+  """Reads `metadata.json` of a prepared data set directory.
+
+  Raises:
+    FileNotFoundError: naming the missing file.
+  """
+  path = os.path.join(data_dir, schema.METADATA_FILE)
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(
+        f"no {schema.METADATA_FILE} in {data_dir}: is it a data dir "
+        f"prepared by tools/prepare_dataset.py?")
+  with tf.io.gfile.GFile(path, "r") as f:
+    return json.load(f)
+
+
+def shard_files(data_dir: str, split: str) -> List[str]:
+  """Sorted shard paths of `split`.
+
+  Raises:
+    FileNotFoundError: naming the directory and the expected pattern.
+  """
+  pattern = os.path.join(data_dir, schema.shard_pattern(split))
+  files = sorted(tf.io.gfile.glob(pattern))
+  if not files:
+    raise FileNotFoundError(
+        f"no TFRecord shards for split {split!r} in {data_dir}: expected "
+        f"files matching {schema.shard_pattern(split)}")
+  return files
+
+
+def probe_embedding_dim(files: List[str]) -> Optional[int]:
+  """Embedding size D of the first record, or None without embeddings.
+
+  Every record of a prepared data set has embeddings or none has, so the
+  first one decides the output structure (a static [B, D] shape).
+  """
+  for serialized in tf.data.TFRecordDataset(files).take(1):
+    features = tf.train.Example.FromString(serialized.numpy()).features
+    embeddings = features.feature[schema.EMBEDDINGS].float_list.value
+    num_captions = len(features.feature[schema.CAPTIONS].bytes_list.value)
+    if not embeddings:
+      return None
+    if num_captions == 0 or len(embeddings) % num_captions:
+      raise ValueError(f"{files[0]}: {len(embeddings)} embedding values do "
+                       f"not split over {num_captions} captions")
+    return len(embeddings) // num_captions
+  raise ValueError(f"the shards hold no records: {files}")
+
+
+def make_dataset(data_dir: str,
+                 split: str,
+                 *,
+                 global_batch_size: int,
+                 image_size: int,
+                 training: bool,
+                 flip: bool = False,
+                 crop_to_box: bool = True,
+                 all_captions: bool = False,
+                 deterministic: bool = False,
+                 seed: Optional[int] = None,
+                 input_context: Optional[tf.distribute.InputContext] = None,
+                 cache: bool = False,
+                 shuffle_buffer_size: int = 1024,
+                 drop_remainder: bool = True) -> tf.data.Dataset:
+  """Builds the batched dataset of one split of a prepared data dir.
+
+  Args:
+    data_dir: the prepared data set directory.
+    split: "train" or "test".
+    global_batch_size: batch size over all replicas; each pipeline yields
+      `input_context.get_per_replica_batch_size(global_batch_size)`.
+    image_size: R, the side of the square output images.
+    training: shuffle and repeat forever (and allow `flip`).
+    flip: random horizontal flips when training. Off by default, and it must
+      stay off for data whose captions say "left"/"right" (the built-in
+      shapes), or the flipped image contradicts its caption.
+    crop_to_box: crop records that carry a box (CUB) to the square of
+      half-side 0.75 * max(w, h) around its centre, clipped to the image;
+      clipping near an edge can leave a non-square crop, which is then
+      stretched to R x R (as StackGAN does).
+    all_captions: one element per (image, caption) pair instead of one
+      random caption per image, e.g. for evaluation over every caption.
+    deterministic: fixed element order and seeds (base seed 0 unless
+      `seed` is given), for tests.
+    seed: base seed of every random choice; None draws a fresh one.
+    input_context: from `distribute_datasets_from_function`; the pipeline
+      then reads only its share of the shards (or of the records, when there
+      are fewer shards than pipelines).
+    cache: keep the decoded, resized uint8 images in memory after the first
+      pass (N * R * R * 3 bytes). The shard order of that pass is then kept;
+      the element shuffle still changes every epoch.
+    shuffle_buffer_size: elements in the training shuffle buffer.
+    drop_remainder: drop the last partial batch (static batch dimension).
+      Keep it True for training; evaluation may turn it off to see every
+      example.
+
+  Returns:
+    A `tf.data.Dataset` of dicts, see the module docstring.
+  """
+  files = shard_files(data_dir, split)
+  embedding_dim = probe_embedding_dim(files)
+  batch_size = global_batch_size
+  if input_context is not None:
+    batch_size = input_context.get_per_replica_batch_size(global_batch_size)
+  base_seed = _base_seed(seed, deterministic)
+
+  dataset = _read_records(files, training, base_seed, input_context)
+  dataset = dataset.map(
+      lambda s: _decode_example(s, image_size, embedding_dim, crop_to_box),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  if cache:
+    dataset = dataset.cache()
+  if all_captions:
+    dataset = dataset.flat_map(_one_element_per_caption)
+  if training:
+    dataset = dataset.shuffle(shuffle_buffer_size, seed=base_seed,
+                              reshuffle_each_iteration=True).repeat()
+  dataset = dataset.enumerate().map(
+      lambda index, example: _finish_example(
+          example, index, base_seed, choose_caption=not all_captions,
+          flip=flip and training),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+  dataset = dataset.prefetch(tf.data.AUTOTUNE)
+  return dataset.with_options(_options(deterministic, input_context))
+
+
+def _base_seed(seed: Optional[int], deterministic: bool) -> int:
+  if seed is not None:
+    return int(seed)
+  if deterministic:
+    return 0
+  return random.SystemRandom().randrange(2**31)
+
+
+def _read_records(files: List[str], training: bool, base_seed: int,
+                  input_context: Optional[tf.distribute.InputContext]
+                  ) -> tf.data.Dataset:
+  """Serialized records of this pipeline's share of the shards."""
+  dataset = tf.data.Dataset.from_tensor_slices(files)
+  num_pipelines = input_context.num_input_pipelines if input_context else 1
+  pipeline_id = input_context.input_pipeline_id if input_context else 0
+  shard_by_file = len(files) >= num_pipelines
+  if shard_by_file:
+    dataset = dataset.shard(num_pipelines, pipeline_id)
+  if training:
+    dataset = dataset.shuffle(len(files), seed=base_seed,
+                              reshuffle_each_iteration=True)
+  dataset = dataset.interleave(
+      tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  if not shard_by_file:
+    dataset = dataset.shard(num_pipelines, pipeline_id)
+  return dataset
+
+
+def _feature_spec() -> Dict:
+  return {
+      schema.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
+      schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string),
+      schema.IMAGE_BOX: tf.io.VarLenFeature(tf.float32),
+      schema.LABEL: tf.io.FixedLenFeature([], tf.int64),
+      schema.CAPTIONS: tf.io.VarLenFeature(tf.string),
+      schema.EMBEDDINGS: tf.io.VarLenFeature(tf.float32),
+  }
+
+
+def _decode_example(serialized: tf.Tensor, image_size: int,
+                    embedding_dim: Optional[int],
+                    crop_to_box: bool) -> Dict[str, tf.Tensor]:
+  """Parses one record; image cropped and resized, all captions kept."""
+  features = tf.io.parse_single_example(serialized, _feature_spec())
+  captions = tf.sparse.to_dense(features[schema.CAPTIONS])
+  tf.debugging.assert_positive(
+      tf.size(captions), message="a record has no captions")
+  image = tf.io.decode_image(features[schema.IMAGE_ENCODED], channels=3,
+                             expand_animations=False)
+  image.set_shape([None, None, 3])
+  if crop_to_box:
+    box = tf.sparse.to_dense(features[schema.IMAGE_BOX])
+    image = crop_to_cub_box(image, box)
+  example = {
+      "image": _resize_uint8(image, image_size),
+      "captions": captions,
+      "label": tf.cast(features[schema.LABEL], tf.int32),
+      "id": features[schema.IMAGE_ID],
+  }
+  if embedding_dim is not None:
+    embeddings = tf.sparse.to_dense(features[schema.EMBEDDINGS])
+    example["embeddings"] = tf.reshape(embeddings, [-1, embedding_dim])
+  return example
+
+
+def crop_to_cub_box(image: tf.Tensor, box: tf.Tensor) -> tf.Tensor:
+  """Crops to the square of half-side 0.75 * max(w, h) around the box centre.
+
+  The square is clipped to the image. Integer rounding follows StackGAN's
+  preprocessing (floor of centre and half-side). Without a box (`box` of
+  size 0) or with a box that misses the image, the image is returned whole.
+
+  Args:
+    image: [H, W, C] image.
+    box: float [4] (x, y, w, h) in pixels, or an empty vector.
+
+  Returns:
+    The cropped image, [h, w, C].
+  """
+  shape = tf.shape(image)
+  height, width = shape[0], shape[1]
+  has_box = tf.equal(tf.size(box), 4)
+  padded = tf.ensure_shape(tf.concat([box, tf.zeros([4])], axis=0)[:4], [4])
+  x, y, w, h = tf.unstack(padded)
+  half = tf.cast(tf.floor(BOX_CROP_SCALE * tf.maximum(w, h)), tf.int32)
+  centre_x = tf.cast(tf.floor(x + w / 2), tf.int32)
+  centre_y = tf.cast(tf.floor(y + h / 2), tf.int32)
+  x1, x2 = tf.maximum(0, centre_x - half), tf.minimum(width, centre_x + half)
+  y1, y2 = tf.maximum(0, centre_y - half), tf.minimum(height, centre_y + half)
+  use_box = has_box & (x2 > x1) & (y2 > y1)
+  x1, x2 = tf.where(use_box, x1, 0), tf.where(use_box, x2, width)
+  y1, y2 = tf.where(use_box, y1, 0), tf.where(use_box, y2, height)
+  return image[y1:y2, x1:x2]
+
+
+def _resize_uint8(image: tf.Tensor, image_size: int) -> tf.Tensor:
+  """Bilinear (antialiased) resize to R x R, rounded back to uint8."""
+  image = tf.image.resize(image, [image_size, image_size], antialias=True)
+  image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+  return tf.ensure_shape(image, [image_size, image_size, 3])
+
+
+def _one_element_per_caption(example: Dict[str, tf.Tensor]
+                             ) -> tf.data.Dataset:
+  """Expands an image into one element per caption (and embedding row)."""
+  num = tf.size(example["captions"])
+  per_caption = {k: v for k, v in example.items() if k != "embeddings"}
+  per_caption = {k: tf.repeat(v[tf.newaxis], num, axis=0)
+                 if k != "captions" else v for k, v in per_caption.items()}
+  if "embeddings" in example:
+    per_caption["embeddings"] = example["embeddings"]
+  return tf.data.Dataset.from_tensor_slices(per_caption)
+
+
+def _finish_example(example: Dict[str, tf.Tensor], index: tf.Tensor,
+                    base_seed: int, choose_caption: bool,
+                    flip: bool) -> Dict[str, tf.Tensor]:
+  """Picks the caption, maybe flips, and casts the image to float32."""
+  seed = tf.stack([tf.constant(base_seed, tf.int64), index])
+  caption_seed, flip_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, num=2))
+  image = example["image"]
+  if flip:
+    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+  out = {
+      "image": tf.cast(image, tf.float32),
+      "label": example["label"],
+      "id": example["id"],
+  }
+  if choose_caption:
+    choice = tf.random.stateless_uniform(
+        [], caption_seed, minval=0, maxval=tf.size(example["captions"]),
+        dtype=tf.int32)
+    out["caption"] = example["captions"][choice]
+    if "embeddings" in example:
+      out["embedding"] = example["embeddings"][choice]
+  else:
+    out["caption"] = example["captions"]
+    if "embeddings" in example:
+      out["embedding"] = example["embeddings"]
+  return out
+
+
+def _options(deterministic: bool,
+             input_context: Optional[tf.distribute.InputContext]
+             ) -> tf.data.Options:
+  options = tf.data.Options()
+  options.deterministic = deterministic
+  if input_context is not None:
+    # Already sharded per input pipeline; tf.distribute must not re-shard.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF)
+  return options
