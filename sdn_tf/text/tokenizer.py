@@ -56,7 +56,9 @@ class CaptionTokenizer(keras.layers.Layer):
   Args:
     vocabulary: list of tokens (id = index, "<pad>" first) or the path of a
       vocabulary file written by `sdn_tf.text.vocab.write_vocabulary`. A path
-      is read once, at construction; `get_config()` returns it as given.
+      is read once, at construction; `get_config()` returns it as given. In
+      char mode a word vocabulary is accepted and reduced to its characters
+      (`sdn_tf.text.vocab.char_vocabulary`); `get_vocabulary()` tells.
     mode: "word" or "char".
     max_length: ids per caption; longer captions keep their first tokens.
     num_oov_buckets: hash buckets for out-of-vocabulary tokens (>= 1).
@@ -78,7 +80,7 @@ class CaptionTokenizer(keras.layers.Layer):
     # wrapped into a tracked list by Keras.
     self._vocabulary_arg = (vocabulary if isinstance(vocabulary, str)
                             else tuple(vocabulary))
-    self._tokens = _load_tokens(vocabulary)
+    self._tokens = _load_tokens(vocabulary, mode)
     self.mode = mode
     self.max_length = max_length
     self.num_oov_buckets = num_oov_buckets
@@ -179,12 +181,20 @@ def _check_args(mode: str, max_length: int, num_oov_buckets: int,
     raise ValueError(f"max_input_bytes must be >= 1, got {max_input_bytes}")
 
 
-def _load_tokens(vocabulary: Union[str, Sequence[str]]) -> List[str]:
-  """Reads a vocabulary file or checks an in-memory token list."""
+def _load_tokens(vocabulary: Union[str, Sequence[str]],
+                 mode: str) -> List[str]:
+  """Reads a vocabulary file or checks an in-memory token list.
+
+  In char mode a word vocabulary (the one a prepared data dir ships) is
+  turned into the characters of its words; see `vocab.char_vocabulary`.
+  """
   if isinstance(vocabulary, str):
-    return vocab_lib.read_vocabulary(vocabulary)
-  tokens = list(vocabulary)
-  vocab_lib.check_vocabulary(tokens)
+    tokens = vocab_lib.read_vocabulary(vocabulary)
+  else:
+    tokens = list(vocabulary)
+    vocab_lib.check_vocabulary(tokens)
+  if mode == "char" and not vocab_lib.is_char_vocabulary(tokens):
+    tokens = vocab_lib.char_vocabulary(tokens)
   return tokens
 
 

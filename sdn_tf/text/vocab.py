@@ -152,6 +152,31 @@ def build_vocabulary(captions: Iterable[str],
   return tokens if max_size is None else tokens[:max_size]
 
 
+def char_vocabulary(word_tokens: Sequence[str]) -> List[str]:
+  """Derives a char-mode vocabulary from a word-mode one.
+
+  A prepared data dir ships one (word) vocabulary; a char-level tokenizer
+  can still use it. Characters keep the order of their first appearance in
+  the (frequency-ordered) words, after the reserved tokens and " ".
+
+  Args:
+    word_tokens: a vocabulary from `build_vocabulary(..., mode="word")`.
+
+  Returns:
+    `RESERVED_TOKENS`, " ", then every character of the words, once.
+  """
+  check_vocabulary(word_tokens)
+  chars = dict.fromkeys([" "])
+  for token in word_tokens[len(RESERVED_TOKENS):]:
+    chars.update(dict.fromkeys(token))
+  return list(RESERVED_TOKENS) + list(chars)
+
+
+def is_char_vocabulary(tokens: Sequence[str]) -> bool:
+  """True when every non-reserved token is a single character."""
+  return all(len(t) == 1 for t in tokens[len(RESERVED_TOKENS):])
+
+
 def check_vocabulary(tokens: Sequence[str], source: str = "vocabulary"):
   """Raises ValueError unless `tokens` follow the id convention above."""
   if not tokens:

@@ -126,6 +126,14 @@ def test_char_mode(char_tokenizer, char_vocab):
   assert ids[2, 0] == index("a") and ids[2, 1] >= len(char_vocab)
 
 
+def test_char_mode_accepts_a_word_vocabulary(word_vocab):
+  layer = tokenizer_lib.CaptionTokenizer(word_vocab, mode="char",
+                                         max_length=MAX_LENGTH)
+  assert layer.get_vocabulary() == vocab.char_vocabulary(word_vocab)
+  ids = _ids(layer, ["bird"])[0]
+  assert np.all((ids[:4] > 0) & (ids[:4] < len(layer.get_vocabulary())))
+
+
 def test_vocabulary_file_and_config_round_trip(tmp_path, word_vocab):
   path = str(tmp_path / "vocab.txt")
   vocab.write_vocabulary(path, word_vocab)

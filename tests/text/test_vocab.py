@@ -74,3 +74,11 @@ def test_vocabulary_without_pad_first_is_rejected(tmp_path):
     vocab.read_vocabulary(str(path))
   with pytest.raises(ValueError):
     vocab.write_vocabulary(str(path), ["<pad>", "a", "a"])
+
+
+def test_char_vocabulary_from_word_vocabulary():
+  words = vocab.build_vocabulary(["ab ba c", "ab"])
+  assert words == ["<pad>", "ab", "ba", "c"]
+  chars = vocab.char_vocabulary(words)
+  assert chars == ["<pad>", " ", "a", "b", "c"]
+  assert vocab.is_char_vocabulary(chars) and not vocab.is_char_vocabulary(words)
