@@ -187,6 +187,12 @@ class Student(keras.Model):
     outputs["image"] = x
     return outputs
 
+  @property
+  def _default_save_signature(self):
+    # Exports use explicit signatures (sdn_tf.serving); Keras' guessed one
+    # cannot express the optional noise input.
+    return None
+
   def build_for(self, batch_size: Optional[int] = None) -> None:
     """Creates the variables (needed under a distribution strategy's scope)."""
     embedding = ops.zeros((batch_size or 1, self.embedding_dim))

@@ -1,0 +1,220 @@
+"""The training configuration: one immutable record, described once.
+
+Every option is a field of `Config` with its default, its help text and,
+where it has one, its set of allowed values. `sdn_tf.flags` turns the fields
+into absl flags (so flagfiles in `configs/` set them), and library code takes
+a `Config`, never `FLAGS`, so tests build one with `Config(...)` or
+`dataclasses.replace`.
+"""
+
+import dataclasses
+import json
+from typing import Any, Dict, Optional, Tuple
+
+from sdn_tf.models import vgg_spec
+
+
+class ConfigError(ValueError):
+  """A bad option value; the message starts with the flag's name."""
+
+  def __init__(self, name: str, message: str):
+    super().__init__(f"--{name}: {message}")
+    self.name = name
+
+
+def option(default, help: str, choices: Optional[Tuple] = None):  # pylint: disable=redefined-builtin
+  """A config field with its flag help and allowed values."""
+  return dataclasses.field(default=default,
+                           metadata={"help": help, "choices": choices})
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything a training run needs to know. See each field's help."""
+  # --- Data -----------------------------------------------------------
+  dataset: str = option("shapes", "Layout of the source data.",
+                        ("shapes", "cub", "oxford102", "stackgan", "folder"))
+  data_dir: str = option(
+      "data/shapes/records",
+      "Prepared TFRecords (tools/prepare_dataset.py). Made from "
+      "--raw_data_dir when missing.")
+  raw_data_dir: str = option(
+      "data/shapes/raw",
+      "Source data in the --dataset layout; for shapes it is generated "
+      "when missing.")
+  split: str = option("class_disjoint",
+                      "CUB/Oxford split: text-to-image class-disjoint or "
+                      "CUB's own train_test_split.txt.",
+                      ("class_disjoint", "official"))
+  shapes_num_train: int = option(10000, "Shapes training images to generate.")
+  shapes_num_test: int = option(1600, "Shapes test images to generate.")
+  image_size: int = option(64, "Training resolution R (multiple of 32).")
+  flip: bool = option(False, "Random horizontal flips (keep off when "
+                      "captions say left/right, as shapes' do).")
+  # --- Text -------------------------------------------------------------
+  text_encoder: str = option("trainable", "Caption encoder E.",
+                             ("trainable", "precomputed", "hub"))
+  hub_handle: str = option("", "TF-Hub handle, URL or local path "
+                           "(--text_encoder=hub).")
+  tokenizer_mode: str = option("word", "Token unit of the trainable "
+                               "encoder.", ("word", "char"))
+  max_caption_length: int = option(32, "Tokens kept per caption (word "
+                                   "mode; char mode keeps 8x as many).")
+  embedding_dim: int = option(1024, "Size of the caption embedding e.")
+  # --- Student ------------------------------------------------------------
+  noise_dim: int = option(0, "Size of the noise z (0 = the reference: "
+                          "no noise).")
+  fc_units: int = option(4096, "Width of fc7_mirror and fc6_mirror.")
+  normalization: str = option("none", "Normalisation after each student "
+                              "conv.", ("none", "batch", "instance"))
+  conditional_norm: bool = option(False, "Compute the normalisation's scale "
+                                  "and shift from the text embedding.")
+  upsampling: str = option("nearest", "How a pool's mirror up-samples.",
+                           ("nearest", "bilinear"))
+  # --- Teacher ------------------------------------------------------------
+  teacher_weights: str = option(
+      "pretrain", "imagenet | pretrain (train VGG19 on the data set's "
+      "classes first) | random | path of a weights file.")
+  teacher_pooling: str = option("avg", "Teacher pooling (avg = the "
+                                "reference).", ("avg", "max"))
+  input_scaling: str = option("caffe", "Teacher input space: Keras' caffe "
+                              "preprocessing or raw 0..255 (the reference).",
+                              ("caffe", "raw"))
+  pretrain_steps: int = option(600, "Teacher pretraining steps "
+                               "(--teacher_weights=pretrain).")
+  pretrain_learning_rate: float = option(3e-4, "Teacher pretraining "
+                                         "learning rate.")
+  # --- Losses -------------------------------------------------------------
+  stage1_points: str = option("all", "Stage-I mirror points: all, blockN "
+                              "or names, comma-separated.")
+  stage2_points: str = option("all", "Stage-II mirror points.")
+  point_weights: str = option("", "Per-point loss weights, 'name=w,...' "
+                              "(blockN allowed); unnamed points weigh 1.")
+  distance: str = option("l1", "Distance at each point.", ("l1", "l2"))
+  normalize_points: bool = option(False, "Divide each point's term by a "
+                                  "running mean of |teacher activation|.")
+  stage2_stage1_weight: float = option(0.0, "Weight of the Stage-I term "
+                                       "kept on during Stage II (0 = off).")
+  num_diverse_samples: int = option(1, "K noise samples per caption; the "
+                                    "loss is the min over K (1 = plain).")
+  diverse_mean_weight: float = option(0.05, "Weight of the mean over the "
+                                      "K samples added to the min.")
+  # --- Optimisation --------------------------------------------------------
+  batch_size: int = option(32, "Global batch size (all replicas).")
+  learning_rate: float = option(1e-4, "Adam learning rate of both stages.")
+  lr_schedule: str = option("constant", "Learning-rate schedule within a "
+                            "stage.", ("constant", "cosine"))
+  stage1_steps: int = option(0, "Stage-I steps (0: use --stage1_epochs).")
+  stage2_steps: int = option(0, "Stage-II steps (0: use --stage2_epochs).")
+  stage1_epochs: float = option(100.0, "Stage-I epochs, an epoch being "
+                                "every training image with each caption.")
+  stage2_epochs: float = option(100.0, "Stage-II epochs.")
+  # --- Infrastructure -------------------------------------------------------
+  strategy: str = option("default", "tf.distribute strategy.",
+                         ("default", "one_device", "mirrored",
+                          "multi_worker_mirrored", "tpu"))
+  num_cpu_devices: int = option(1, "Split the CPU into this many logical "
+                                "devices (for mirrored on one machine).")
+  tpu: str = option("", "TPU address (--strategy=tpu).")
+  precision: str = option("mixed_bfloat16", "Keras dtype policy.",
+                          ("float32", "mixed_bfloat16", "mixed_float16"))
+  seed: int = option(0, "Seed of data order, noise and initialisation.")
+  log_every: int = option(20, "Steps between progress lines and scalars.")
+  image_every: int = option(200, "Steps between image grids.")
+  checkpoint_every: int = option(200, "Steps between checkpoints.")
+  keep_checkpoints: int = option(3, "Checkpoints kept per stage.")
+  num_eval_captions: int = option(8, "Fixed test captions drawn in the "
+                                  "TensorBoard grids.")
+  export: bool = option(True, "Export a SavedModel when training ends.")
+
+  def __post_init__(self):
+    validate(self)
+
+  @property
+  def stage1_point_names(self) -> Tuple[str, ...]:
+    return vgg_spec.parse_points(self.stage1_points)
+
+  @property
+  def stage2_point_names(self) -> Tuple[str, ...]:
+    return vgg_spec.parse_points(self.stage2_points)
+
+  def weights_for(self, point_names) -> Dict[str, float]:
+    """Loss weight of each of `point_names` (1 unless --point_weights says)."""
+    weights = {name: 1.0 for name in point_names}
+    for name, weight in parse_point_weights(self.point_weights).items():
+      if name in weights:
+        weights[name] = weight
+    return weights
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def parse_point_weights(spec: str) -> Dict[str, float]:
+  """'block1=0.5,input=10' -> {point name: weight}."""
+  weights = {}
+  for item in filter(None, (s.strip() for s in spec.split(","))):
+    if "=" not in item:
+      raise ConfigError("point_weights", f"expected name=weight, got {item!r}")
+    names, value = item.split("=", 1)
+    try:
+      weight = float(value)
+    except ValueError:
+      raise ConfigError("point_weights",
+                        f"weight of {names!r} is not a number: {value!r}")
+    try:
+      points = vgg_spec.parse_points(names)
+    except ValueError as e:
+      raise ConfigError("point_weights", str(e))
+    weights.update({p: weight for p in points})
+  return weights
+
+
+def validate(config: Config) -> None:
+  """Raises ConfigError naming the first bad option."""
+  for field in dataclasses.fields(config):
+    choices = field.metadata.get("choices")
+    value = getattr(config, field.name)
+    if choices and value not in choices:
+      raise ConfigError(field.name, f"{value!r} is not one of "
+                        f"{', '.join(choices)}")
+  try:
+    vgg_spec.validate_image_size(config.image_size)
+  except ValueError as e:
+    raise ConfigError("image_size", str(e))
+  for name in ("stage1_points", "stage2_points"):
+    try:
+      vgg_spec.parse_points(getattr(config, name))
+    except ValueError as e:
+      raise ConfigError(name, str(e))
+  parse_point_weights(config.point_weights)
+  positive = ("batch_size", "learning_rate", "embedding_dim", "fc_units",
+              "max_caption_length", "log_every", "image_every",
+              "checkpoint_every", "keep_checkpoints", "num_cpu_devices",
+              "num_diverse_samples")
+  for name in positive:
+    if getattr(config, name) <= 0:
+      raise ConfigError(name, f"must be > 0, got {getattr(config, name)}")
+  non_negative = ("noise_dim", "stage1_steps", "stage2_steps", "stage1_epochs",
+                  "stage2_epochs", "pretrain_steps", "stage2_stage1_weight",
+                  "diverse_mean_weight", "shapes_num_train", "shapes_num_test",
+                  "num_eval_captions")
+  for name in non_negative:
+    if getattr(config, name) < 0:
+      raise ConfigError(name, f"must be >= 0, got {getattr(config, name)}")
+  if config.conditional_norm and config.normalization == "none":
+    raise ConfigError("conditional_norm", "needs --normalization=batch or "
+                      "instance")
+  if config.num_diverse_samples > 1 and config.noise_dim == 0:
+    raise ConfigError("num_diverse_samples", "K > 1 needs noise: set "
+                      "--noise_dim > 0")
+  if config.text_encoder == "hub" and not config.hub_handle:
+    raise ConfigError("hub_handle", "required with --text_encoder=hub")
+  if config.strategy == "tpu" and config.precision == "mixed_float16":
+    raise ConfigError("precision", "TPUs use mixed_bfloat16, not "
+                      "mixed_float16")
+  if config.teacher_weights not in ("imagenet", "pretrain", "random"):
+    # Anything else is a path; checked when the teacher is built, since a
+    # path may be relative to a directory that does not exist yet here.
+    if not config.teacher_weights:
+      raise ConfigError("teacher_weights", "empty")

@@ -1,0 +1,61 @@
+"""Makes sure a training run has prepared data, preparing it when missing.
+
+`python -m sdn_tf.train` on a fresh machine must need nothing else: for
+the built-in shapes it generates the raw data set, then converts it to
+TFRecords; for the other layouts it converts `--raw_data_dir` (the data
+the user downloaded) once, on first use.
+"""
+
+import os
+
+from absl import logging
+
+from sdn_tf import progress as progress_lib
+from sdn_tf.config import Config
+from sdn_tf.data import layouts
+from sdn_tf.data import shapes
+from sdn_tf.data import tfrecord_schema
+from sdn_tf.data import tfrecord_writer
+
+
+def is_prepared(data_dir: str) -> bool:
+  return os.path.isfile(os.path.join(data_dir, tfrecord_schema.METADATA_FILE))
+
+
+def _log_generation(done: int, total: int, _start=[]) -> None:  # pylint: disable=dangerous-default-value
+  del _start
+  logging.info("shapes: %d/%d images", done, total)
+
+
+def _log_conversion(p) -> None:
+  logging.info("%s", p)
+
+
+def ensure_shapes_generated(config: Config) -> None:
+  """Generates the shapes data set in --raw_data_dir unless it is there."""
+  if shapes.is_shapes_dataset(config.raw_data_dir):
+    return
+  logging.info("Generating the shapes data set in %s (%d train, %d test, "
+               "%d px)", config.raw_data_dir, config.shapes_num_train,
+               config.shapes_num_test, config.image_size)
+  shapes.write_dataset(config.raw_data_dir, config.shapes_num_train,
+                       config.shapes_num_test, config.image_size, config.seed,
+                       progress=_log_generation)
+
+
+def ensure_prepared(config: Config) -> str:
+  """Returns --data_dir, preparing it from --raw_data_dir if needed."""
+  if is_prepared(config.data_dir):
+    return config.data_dir
+  if config.dataset == "shapes":
+    ensure_shapes_generated(config)
+  options = {}
+  if "split" in layouts.loader_options(config.dataset):
+    options["split"] = config.split
+  source = layouts.load_dataset(config.dataset, config.raw_data_dir, **options)
+  logging.info("Preparing %s from %s into %s", config.dataset,
+               config.raw_data_dir, config.data_dir)
+  summary = tfrecord_writer.convert(source, config.data_dir,
+                                    progress=_log_conversion)
+  logging.info("Prepared: %s", summary)
+  return config.data_dir

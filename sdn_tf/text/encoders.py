@@ -1,0 +1,116 @@
+"""Caption encoders E(t): the text half of the generator.
+
+Three kinds, chosen by `--text_encoder` (METHOD.md, "Text encoder"):
+  trainable    `CnnRnnEncoder`: in-graph tokenisation, token embedding, a
+               1-D conv stack and a bidirectional GRU, projected to 1024-d:
+               the char-CNN-RNN family of Reed et al., trained end to end
+               through the distillation losses (word or char tokens);
+  precomputed  `PrecomputedEncoder`: the caption embeddings that come with
+               the data (StackGAN's char-CNN-RNN pickles), used as they are;
+  hub          `HubEncoder`: a frozen TF-Hub text-embedding SavedModel
+               (handle or local path) loaded with `tensorflow_hub`.
+
+Each encoder says which batch feature it reads (`input_key`): raw caption
+strings ("caption") or a precomputed vector ("embedding").
+"""
+
+import keras
+from keras import layers
+import tensorflow as tf
+
+from sdn_tf.text import tokenizer as tokenizer_lib
+
+ENCODERS = ("trainable", "precomputed", "hub")
+
+
+class CnnRnnEncoder(keras.layers.Layer):
+  """Raw strings -> [batch, output_dim]: tokens, conv, BiGRU, projection.
+
+  In char mode the conv stack pools by 3 twice (as char-CNN-RNN does), so
+  the GRU reads about a ninth as many steps.
+  """
+
+  input_key = "caption"
+
+  def __init__(self, tokenizer: tokenizer_lib.CaptionTokenizer,
+               output_dim: int = 1024, token_dim: int = 128,
+               conv_filters: int = 256, rnn_units: int = 256, **kwargs):
+    super().__init__(**kwargs)
+    self.tokenizer = tokenizer
+    self.output_dim = output_dim
+    self.pool = 3 if tokenizer.mode == "char" else 1
+    self.token_embedding = layers.Embedding(tokenizer.num_ids, token_dim,
+                                            name="token_embedding")
+    self.convs = [layers.Conv1D(conv_filters, 3, padding="same",
+                                activation="relu", name=f"conv{i}")
+                  for i in (1, 2)]
+    self.rnn = layers.Bidirectional(layers.GRU(rnn_units), name="birnn")
+    self.projection = layers.Dense(output_dim, name="projection")
+
+  def call(self, texts, training=False):
+    ids = self.tokenizer(texts)
+    mask = tf.cast(tokenizer_lib.padding_mask(ids), tf.float32)[..., None]
+    x = self.token_embedding(ids)
+    for conv in self.convs:
+      x = conv(x)
+      if self.pool > 1:
+        x = tf.nn.max_pool1d(x, self.pool, self.pool, "SAME")
+        mask = tf.nn.max_pool1d(mask, self.pool, self.pool, "SAME")
+    # An empty caption has no real step; let the GRU see one (all padding)
+    # rather than none, which it cannot reduce.
+    mask = tf.concat([tf.ones_like(mask[:, :1]), mask[:, 1:]], axis=1)
+    x = self.rnn(x, mask=tf.cast(mask[..., 0], tf.bool), training=training)
+    return self.projection(x)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(output_dim=self.output_dim)
+    return config
+
+
+class PrecomputedEncoder(keras.layers.Layer):
+  """The identity on precomputed caption embeddings (e.g. char-CNN-RNN)."""
+
+  input_key = "embedding"
+
+  def __init__(self, output_dim: int = 1024, **kwargs):
+    super().__init__(**kwargs)
+    self.output_dim = output_dim
+
+  def call(self, embeddings, training=False):
+    embeddings = tf.convert_to_tensor(embeddings)
+    tf.debugging.assert_equal(
+        tf.shape(embeddings)[-1], self.output_dim,
+        message="precomputed embedding size differs from --embedding_dim")
+    return embeddings
+
+
+class HubEncoder(keras.layers.Layer):
+  """A frozen TF-Hub text embedding: raw strings -> [batch, D].
+
+  The module is loaded with `tensorflow_hub.load` (a handle, a URL or a
+  local SavedModel path) and called on a [batch] string tensor, the
+  contract of TF-Hub's text-embedding modules.
+  """
+
+  input_key = "caption"
+
+  def __init__(self, handle: str, **kwargs):
+    kwargs.setdefault("trainable", False)
+    super().__init__(**kwargs)
+    import tensorflow_hub as hub  # only this encoder needs it
+    self.handle = handle
+    self.module = hub.load(handle)
+    probe = self.module(tf.constant(["a"]))
+    if probe.shape.rank != 2:
+      raise ValueError(f"--hub_handle={handle}: expected a text embedding "
+                       f"module returning [batch, dim], got {probe.shape}")
+    self.output_dim = int(probe.shape[-1])
+
+  def call(self, texts, training=False):
+    return tf.cast(self.module(tf.reshape(texts, [-1])), self.compute_dtype)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(handle=self.handle)
+    return config

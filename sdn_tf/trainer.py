@@ -1,0 +1,223 @@
+"""The training run: teacher, Stage I, Stage II, export.
+
+`train_and_export(config, workdir)` is everything `python -m sdn_tf.train`
+does after parsing flags. It is resumable: rerunning it with the same work
+dir continues from the latest checkpoint, in the right stage, at the right
+step (the stage counter and both optimizers' step counters are part of the
+checkpoint). Layout of a work dir:
+
+  config.json            the resolved configuration (chief only)
+  teacher/               the cached pretrained teacher (--teacher_weights=pretrain)
+  checkpoints/           tf.train.CheckpointManager files
+  train/                 TensorBoard events: losses per point and stage,
+                         learning rate, speed, image grids with captions
+  export/<version>/      SavedModels in TF Serving's layout
+"""
+
+import math
+import os
+import tempfile
+import time
+from typing import Dict, Optional
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sdn_tf import distribute
+from sdn_tf import losses
+from sdn_tf import progress
+from sdn_tf import summaries
+from sdn_tf import teacher_pretraining
+from sdn_tf import train_steps
+from sdn_tf.config import Config
+from sdn_tf.data import input_pipeline
+from sdn_tf.data import preparation
+from sdn_tf.models import generator as generator_lib
+from sdn_tf.models import teacher as teacher_lib
+
+# Stage counter values stored in the checkpoint.
+STAGE_ONE, STAGE_TWO, DONE = 1, 2, 3
+
+
+def stage_steps(config: Config, metadata: Dict) -> Dict[int, int]:
+  """Steps of each stage: explicit, or epochs of (image, caption) pairs."""
+  pairs = (int(metadata["num_examples"]["train"])
+           * int(metadata.get("captions_per_image") or 1))
+  steps = {}
+  for stage, explicit, epochs in (
+      (STAGE_ONE, config.stage1_steps, config.stage1_epochs),
+      (STAGE_TWO, config.stage2_steps, config.stage2_epochs)):
+    steps[stage] = explicit or math.ceil(epochs * pairs / config.batch_size)
+  return steps
+
+
+class TrainState:
+  """Everything a checkpoint holds, created under the strategy's scope."""
+
+  def __init__(self, config: Config, data_dir: str,
+               teacher_weights, embedding_dim: Optional[int]):
+    self.teacher = teacher_lib.build_teacher(
+        config.image_size, teacher_weights, config.teacher_pooling)
+    self.generator = generator_lib.make_generator(config, data_dir,
+                                                  embedding_dim)
+    self.generator.build_for(2)
+    self.scales = (losses.RunningScale(
+        set(config.stage1_point_names) | set(config.stage2_point_names),
+        name="point_scales") if config.normalize_points else None)
+    self.optimizers = {stage: _make_optimizer(config, steps=None)
+                       for stage in (STAGE_ONE, STAGE_TWO)}
+    self.stage = tf.Variable(STAGE_ONE, dtype=tf.int64, trainable=False,
+                             name="stage")
+    trackables = dict(generator=self.generator,
+                      stage1_optimizer=self.optimizers[STAGE_ONE],
+                      stage2_optimizer=self.optimizers[STAGE_TWO],
+                      stage=self.stage)
+    if self.scales is not None:
+      trackables["point_scales"] = self.scales
+    self.checkpoint = tf.train.Checkpoint(**trackables)
+
+  def global_step(self) -> int:
+    """Steps taken in both stages: the checkpoint number."""
+    return sum(int(o.iterations.numpy()) for o in self.optimizers.values())
+
+
+def _make_optimizer(config: Config, steps: Optional[int]):
+  learning_rate = config.learning_rate
+  optimizer = keras.optimizers.Adam(learning_rate)
+  if config.precision == "mixed_float16":
+    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+  return optimizer
+
+
+def _set_schedule(optimizer, config: Config, steps: int) -> None:
+  """Cosine decay over the stage's steps, keyed on the optimizer's step."""
+  if config.lr_schedule == "cosine":
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    inner.learning_rate = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(steps, 1), alpha=0.05)
+
+
+def current_learning_rate(optimizer) -> float:
+  inner = getattr(optimizer, "inner_optimizer", optimizer)
+  return float(keras.ops.convert_to_numpy(inner.learning_rate))
+
+
+def _checkpoint_dir(workdir: str, strategy) -> str:
+  # Non-chief workers must save too (collectives), but somewhere harmless.
+  if distribute.is_chief(strategy):
+    return os.path.join(workdir, "checkpoints")
+  return tempfile.mkdtemp(prefix="sdn_worker_ckpt_")
+
+
+def _distributed_dataset(strategy, config: Config, data_dir: str):
+  def dataset_fn(context):
+    return input_pipeline.make_dataset(
+        data_dir, "train", global_batch_size=config.batch_size,
+        image_size=config.image_size, training=True, flip=config.flip,
+        seed=config.seed + context.input_pipeline_id, input_context=context)
+  return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def run_stage(stage: int, total_steps: int, config: Config, state: TrainState,
+              strategy, data_dir: str, manager, writer,
+              eval_batch: Optional[Dict]) -> None:
+  """Runs one stage from the optimizer's current step to `total_steps`."""
+  optimizer = state.optimizers[stage]
+  _set_schedule(optimizer, config, total_steps)
+  step = int(optimizer.iterations.numpy())
+  if step >= total_steps:
+    return
+  logging.info("Stage %d: step %d of %d", stage, step, total_steps)
+  task = train_steps.DistillationTask(config, state.teacher, state.generator,
+                                      state.scales)
+  train_step = train_steps.make_train_step(strategy, task, optimizer, stage,
+                                           config.batch_size)
+  iterator = iter(_distributed_dataset(strategy, config, data_dir))
+  meter = progress.RateMeter(step)
+  window = summaries.MeanWindow()
+  name = f"stage{stage}"
+  try:
+    while step < total_steps:
+      logs = train_step(iterator)
+      step += 1
+      window.add({k: float(v) for k, v in logs.items()})
+      if step % config.log_every == 0 or step == total_steps:
+        rate = meter.tick(step)
+        means = window.pop()
+        lr = current_learning_rate(optimizer)
+        summaries.write_scalars(writer, name, means, lr, rate,
+                                config.batch_size, state.global_step())
+        shown = {"loss": means["loss"]}
+        shown.update({k.split("/")[0] + "_total": v for k, v in means.items()
+                      if k.endswith("/total")})
+        logging.info(progress.progress_line(
+            name, step, total_steps, shown, rate, config.batch_size,
+            meter.eta(step, total_steps)))
+        if not math.isfinite(means["loss"]):
+          raise FloatingPointError(
+              f"{name} loss is {means['loss']} at step {step}; lower "
+              f"--learning_rate or use --normalize_points")
+      if eval_batch is not None and (step % config.image_every == 0
+                                     or step == total_steps):
+        summaries.write_image_grid(writer, name, state.generator, eval_batch,
+                                   config, state.global_step())
+      if step % config.checkpoint_every == 0 or step == total_steps:
+        manager.save(checkpoint_number=state.global_step())
+  except KeyboardInterrupt:
+    logging.warning("Interrupted: saving a checkpoint at %s step %d", name,
+                    step)
+    manager.save(checkpoint_number=state.global_step())
+    raise
+
+
+def train_and_export(config: Config, workdir: str) -> Optional[str]:
+  """Trains SDN as `config` says in `workdir`; returns the export path."""
+  keras.mixed_precision.set_global_policy(config.precision)
+  strategy = distribute.get_strategy(config.strategy, config.num_cpu_devices,
+                                     config.tpu)
+  chief = distribute.is_chief(strategy)
+  os.makedirs(workdir, exist_ok=True)
+  keras.utils.set_random_seed(config.seed)
+  data_dir = preparation.ensure_prepared(config)
+  metadata = input_pipeline.read_metadata(data_dir)
+  if chief:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json())
+  teacher_weights = teacher_pretraining.resolve_teacher_weights(
+      config, workdir, data_dir)
+
+  with strategy.scope():
+    state = TrainState(config, data_dir, teacher_weights,
+                       metadata.get("embedding_dim"))
+  manager = tf.train.CheckpointManager(
+      state.checkpoint, _checkpoint_dir(workdir, strategy),
+      max_to_keep=config.keep_checkpoints)
+  if manager.latest_checkpoint:
+    state.checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    logging.info("Resumed from %s (stage %d, step %d)",
+                 manager.latest_checkpoint, int(state.stage.numpy()),
+                 state.global_step())
+
+  writer = summaries.make_writer(workdir, chief)
+  summaries.write_config(writer, config)
+  eval_batch = (summaries.fixed_eval_batch(config, data_dir)
+                if chief and config.num_eval_captions else None)
+  steps = stage_steps(config, metadata)
+  for stage in (STAGE_ONE, STAGE_TWO):
+    if int(state.stage.numpy()) > stage:
+      continue
+    run_stage(stage, steps[stage], config, state, strategy, data_dir, manager,
+              writer, eval_batch)
+    state.stage.assign(stage + 1)
+    manager.save(checkpoint_number=state.global_step())
+  writer.flush()
+
+  if not (config.export and chief):
+    return None
+  from sdn_tf import serving  # pylint: disable=g-import-not-at-top
+  path = serving.export_generator(state.generator, config, data_dir,
+                                  os.path.join(workdir, "export"))
+  logging.info("Exported the generator to %s", path)
+  return path
