@@ -9,6 +9,7 @@ a `Config`, never `FLAGS`, so tests build one with `Config(...)` or
 
 import dataclasses
 import json
+import math
 from typing import Any, Dict, Optional, Tuple
 
 from sdn_tf.models import vgg_spec
@@ -71,6 +72,9 @@ class Config:
                                   "and shift from the text embedding.")
   upsampling: str = option("nearest", "How a pool's mirror up-samples.",
                            ("nearest", "bilinear"))
+  calibrated_outputs: bool = option(
+      False, "Report each student activation times per-channel constants "
+      "measured on the teacher before training (see models/student.py).")
   # --- Teacher ------------------------------------------------------------
   teacher_weights: str = option(
       "pretrain", "imagenet | pretrain (train VGG19 on the data set's "
@@ -118,6 +122,8 @@ class Config:
   tpu: str = option("", "TPU address (--strategy=tpu).")
   precision: str = option("mixed_bfloat16", "Keras dtype policy.",
                           ("float32", "mixed_bfloat16", "mixed_float16"))
+  jit_compile: bool = option(True, "Compile each step's loss and gradients "
+                             "with XLA (several times faster on CPU).")
   seed: int = option(0, "Seed of data order, noise and initialisation.")
   log_every: int = option(20, "Steps between progress lines and scalars.")
   image_every: int = option(200, "Steps between image grids.")
@@ -162,6 +168,11 @@ def parse_point_weights(spec: str) -> Dict[str, float]:
     except ValueError:
       raise ConfigError("point_weights",
                         f"weight of {names!r} is not a number: {value!r}")
+    # A negative weight would make the loss maximise that distance
+    # (unbounded); 0 switches a point off.
+    if not math.isfinite(weight) or weight < 0:
+      raise ConfigError("point_weights", f"weight of {names!r} must be a "
+                        f"finite number >= 0, got {value!r}")
     try:
       points = vgg_spec.parse_points(names)
     except ValueError as e:

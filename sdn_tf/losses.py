@@ -107,21 +107,36 @@ class RunningScale(keras.layers.Layer):
                                  trainable=False, aggregation="mean",
                                  name="count")
 
-  def update(self, teacher_activations: Mapping[str, tf.Tensor]
-             ) -> Dict[str, tf.Tensor]:
-    """Folds in a batch and returns the scale of each point (> 0)."""
-    # The first batch sets the mean; later ones move it slowly.
+  def blend(self, teacher_activations: Mapping[str, tf.Tensor]
+            ) -> Dict[str, tf.Tensor]:
+    """The running means with a batch folded in (no assignment).
+
+    Pure, so it can run inside an XLA-compiled step; `assign` stores the
+    result afterwards. The first batch sets the means; later ones move them
+    by (1 - momentum). The values are stop-gradient and > 0.
+    """
     momentum = tf.where(self.count > 0, self.momentum, 0.0)
-    scales = {}
+    blended = {}
     for name in self.point_names:
       batch_mean = tf.reduce_mean(
           tf.abs(tf.cast(tf.stop_gradient(teacher_activations[name]),
                          tf.float32)))
       new = momentum * self.means[name] + (1.0 - momentum) * batch_mean
-      self.means[name].assign(new)
-      scales[name] = tf.maximum(new, 1e-6)
+      blended[name] = tf.maximum(tf.stop_gradient(new), 1e-6)
+    return blended
+
+  def assign(self, blended: Mapping[str, tf.Tensor]) -> None:
+    """Stores the result of `blend`."""
+    for name in self.point_names:
+      self.means[name].assign(blended[name])
     self.count.assign_add(1.0)
-    return scales
+
+  def update(self, teacher_activations: Mapping[str, tf.Tensor]
+             ) -> Dict[str, tf.Tensor]:
+    """`blend` then `assign`; returns the scale of each point."""
+    blended = self.blend(teacher_activations)
+    self.assign(blended)
+    return blended
 
   def get_config(self):
     config = super().get_config()

@@ -89,7 +89,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   optimizer = keras.optimizers.Adam(config.pretrain_learning_rate)
   loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-  @tf.function
+  @tf.function(jit_compile=config.jit_compile)
   def train_step(images, labels):
     with tf.GradientTape() as tape:
       logits = classifier(images, training=True)

@@ -1,9 +1,12 @@
 """One SDN training step per stage, written for a single replica.
 
 `DistillationTask` holds the networks and what the losses need; its
-`stage_loss` is the per-replica loss of Stage I or II, and
-`distributed_train_step` wraps it in `strategy.run`/`reduce`. The trainer
-owns the loop, checkpoints and summaries.
+`stage_loss` is the per-replica loss of Stage I or II. `make_train_step`
+wraps it: the string work (tokenisation) runs first, the loss and its
+gradients run as one XLA-compiled function (`--jit_compile`; about 4x faster
+in bfloat16 on this project's CPUs), then the optimizer applies the
+gradients, all inside `strategy.run`, with `strategy.reduce` for the logs.
+The trainer owns the loop, checkpoints and summaries.
 """
 
 from typing import Dict, Mapping, Optional
@@ -30,35 +33,39 @@ class DistillationTask:
     self.stage2_weights = config.weights_for(config.stage2_point_names)
     self.num_samples = config.num_diverse_samples
 
-  def _noise(self, batch_size) -> Optional[tf.Tensor]:
-    if not self.config.noise_dim:
-      return None
-    return tf.random.normal([batch_size, self.config.noise_dim])
+  def prepare_inputs(self, batch: Mapping[str, tf.Tensor]):
+    """Generator inputs (K copies of each) and noise, outside XLA."""
+    prepared = self.generator.prepare(batch[self.generator.input_key])
+    if self.num_samples > 1:
+      # The K samples of one caption sit next to each other.
+      prepared = tf.repeat(prepared, self.num_samples, axis=0)
+    noise = None
+    if self.config.noise_dim:
+      noise = tf.random.normal([tf.shape(prepared)[0], self.config.noise_dim])
+    return prepared, noise
 
-  def _point_scales(self, real: Mapping[str, tf.Tensor]):
-    if self.scales is None:
-      return None
-    return self.scales.update(real)
-
-  def stage_loss(self, batch: Mapping[str, tf.Tensor], stage: int,
+  def stage_loss(self, images: tf.Tensor, prepared, noise, stage: int,
                  global_batch_size: int):
-    """Per-replica loss for `stage` (1 or 2) and its terms for logging.
+    """Per-replica loss for `stage` (1 or 2).
+
+    Args:
+      images: real images, float RGB 0..255 [batch, R, R, 3].
+      prepared, noise: from `prepare_inputs`.
+      stage: 1 or 2.
+      global_batch_size: examples over all replicas.
 
     Returns:
-      (loss averaged over the global batch, {name: per-replica mean}).
+      (loss averaged over the global batch, {name: per-replica mean},
+       new running point scales or None).
     """
     k = self.num_samples
-    real_images = teacher_lib.to_teacher_space(batch["image"],
-                                               self.config.input_scaling)
-    real = self.teacher(real_images, training=False)
-    scales = self._point_scales(real)
+    real = self.teacher(
+        teacher_lib.to_teacher_space(images, self.config.input_scaling),
+        training=False)
+    scales = self.scales.blend(real) if self.scales is not None else None
     if k > 1:
-      # The K samples of one caption sit next to each other.
       real = {name: tf.repeat(value, k, axis=0) for name, value in real.items()}
-    inputs = batch[self.generator.input_key]
-    inputs = tf.repeat(inputs, k, axis=0) if k > 1 else inputs
-    generated = self.generator(inputs, self._noise(tf.shape(inputs)[0]),
-                               training=True)
+    generated = self.generator.from_prepared(prepared, noise, training=True)
 
     logs = {}
     per_sample = 0.0
@@ -82,23 +89,32 @@ class DistillationTask:
     logs["loss"] = tf.reduce_mean(per_example)
     loss = tf.nn.compute_average_loss(per_example,
                                       global_batch_size=global_batch_size)
-    return loss, logs
+    return loss, logs, scales
 
 
 def make_train_step(strategy: tf.distribute.Strategy, task: DistillationTask,
                     optimizer: keras.optimizers.Optimizer, stage: int,
-                    global_batch_size: int):
+                    global_batch_size: int, jit_compile: bool = True):
   """A tf.function: one distributed step on a batch of the distributed data."""
   variables = task.generator.trainable_variables
   scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
-  def replica_step(batch):
+  @tf.function(jit_compile=jit_compile)
+  def loss_and_gradients(images, prepared, noise):
     with tf.GradientTape() as tape:
-      loss, logs = task.stage_loss(batch, stage, global_batch_size)
+      loss, logs, scales = task.stage_loss(images, prepared, noise, stage,
+                                           global_batch_size)
       # Mixed float16 needs loss scaling against underflow; bf16 does not.
       scaled_loss = optimizer.scale_loss(loss) if scaled else loss
-    gradients = tape.gradient(scaled_loss, variables)
+    return tape.gradient(scaled_loss, variables), logs, scales
+
+  def replica_step(batch):
+    prepared, noise = task.prepare_inputs(batch)
+    gradients, logs, scales = loss_and_gradients(batch["image"], prepared,
+                                                 noise)
     optimizer.apply_gradients(zip(gradients, variables))
+    if scales is not None:
+      task.scales.assign(scales)
     return logs
 
   @tf.function

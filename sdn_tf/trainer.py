@@ -133,7 +133,8 @@ def run_stage(stage: int, total_steps: int, config: Config, state: TrainState,
   task = train_steps.DistillationTask(config, state.teacher, state.generator,
                                       state.scales)
   train_step = train_steps.make_train_step(strategy, task, optimizer, stage,
-                                           config.batch_size)
+                                           config.batch_size,
+                                           config.jit_compile)
   iterator = iter(_distributed_dataset(strategy, config, data_dir))
   meter = progress.RateMeter(step)
   window = summaries.MeanWindow()
@@ -172,6 +173,22 @@ def run_stage(stage: int, total_steps: int, config: Config, state: TrainState,
     raise
 
 
+def calibrate_student(state: TrainState, config: Config, data_dir: str,
+                      num_images: int = 128) -> None:
+  """Measures the student's output constants on the teacher (fresh runs)."""
+  dataset = input_pipeline.make_dataset(
+      data_dir, "train", global_batch_size=num_images,
+      image_size=config.image_size, training=True, flip=config.flip,
+      seed=config.seed)
+  images = next(iter(dataset))["image"]
+  real = state.teacher(
+      teacher_lib.to_teacher_space(images, config.input_scaling),
+      training=False)
+  state.generator.student.calibrate(real)
+  logging.info("Calibrated the student's output scales on %d images",
+               num_images)
+
+
 def train_and_export(config: Config, workdir: str) -> Optional[str]:
   """Trains SDN as `config` says in `workdir`; returns the export path."""
   keras.mixed_precision.set_global_policy(config.precision)
@@ -199,6 +216,8 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
     logging.info("Resumed from %s (stage %d, step %d)",
                  manager.latest_checkpoint, int(state.stage.numpy()),
                  state.global_step())
+  elif config.calibrated_outputs:
+    calibrate_student(state, config, data_dir)
 
   writer = summaries.make_writer(workdir, chief)
   summaries.write_config(writer, config)

@@ -35,7 +35,15 @@ class TextToImage(keras.Model):
     return self.student.noise_dim
 
   def call(self, inputs, noise=None, training=False):
-    embedding = self.encoder(inputs, training=training)
+    return self.from_prepared(self.prepare(inputs), noise, training=training)
+
+  def prepare(self, inputs):
+    """The encoder's non-compilable part (tokenisation, frozen hub module)."""
+    return self.encoder.prepare(inputs)
+
+  def from_prepared(self, prepared, noise=None, training=False):
+    """Student outputs from `prepare`'s result: the XLA-compilable part."""
+    embedding = self.encoder.encode(prepared, training=training)
     return self.student(embedding, noise, training=training)
 
   @property
@@ -81,5 +89,6 @@ def make_generator(config: Config, data_dir: str,
       noise_dim=config.noise_dim, fc_units=config.fc_units,
       normalization=config.normalization,
       conditional_norm=config.conditional_norm,
-      upsampling=config.upsampling, name="student")
+      upsampling=config.upsampling,
+      calibrated_outputs=config.calibrated_outputs, name="student")
   return TextToImage(encoder, student, name="generator")

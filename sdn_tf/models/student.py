@@ -12,6 +12,15 @@ layers here are derived from it):
 
 Normalisation (plain or conditioned on the text embedding), the up-sampling
 method and the fc width are options; the layer-by-layer symmetry is not.
+
+Calibrated outputs (`calibrated_outputs=True`): VGG activations are large
+(tens to hundreds, and the caffe image is mean-subtracted BGR) while a
+normalised student works in unit scale; learning a x100 gain through Adam's
+~lr-sized steps takes thousands of steps. So each mirrored activation is
+reported as `x * scale_p` (and the image as `x * scale + shift`), with
+per-channel constants measured once on the teacher's activations of real
+images (`calibrate`) before training. The data between layers stays in unit
+scale; the constants are saved with the model.
 """
 
 from typing import Dict, Optional, Sequence
@@ -124,7 +133,8 @@ class Student(keras.Model):
   def __init__(self, image_size: int = 64, embedding_dim: int = 1024,
                noise_dim: int = 0, fc_units: int = 4096,
                normalization: str = "none", conditional_norm: bool = False,
-               upsampling: str = "nearest", **kwargs):
+               upsampling: str = "nearest", calibrated_outputs: bool = False,
+               **kwargs):
     super().__init__(**kwargs)
     vgg_spec.validate_image_size(image_size)
     if normalization not in NORMALIZATIONS:
@@ -142,6 +152,7 @@ class Student(keras.Model):
     self.normalization = normalization
     self.conditional_norm = conditional_norm
     self.upsampling = upsampling
+    self.calibrated_outputs = calibrated_outputs
 
     self.fc7_mirror = layers.Dense(fc_units, activation="relu",
                                    name="fc7_mirror")
@@ -155,6 +166,13 @@ class Student(keras.Model):
     # Every other point, top-down; each layer's output has the point's shape.
     self.mirror_layers = [self._mirror_layer(p)
                           for p in reversed(vgg_spec.MIRROR_POINTS[:-1])]
+    if calibrated_outputs:
+      self.output_scales = {
+          p.name: self.add_weight(shape=(p.channels,), initializer="ones",
+                                  trainable=False, name=f"{p.name}_scale")
+          for p in vgg_spec.MIRROR_POINTS}
+      self.image_shift = self.add_weight(shape=(3,), initializer="zeros",
+                                         trainable=False, name="image_shift")
 
   def _mirror_layer(self, point: vgg_spec.MirrorPoint) -> layers.Layer:
     """The layer producing `point`'s shape from the point above it."""
@@ -163,9 +181,14 @@ class Student(keras.Model):
       # Undo the pool: same channels, twice the size.
       return layers.UpSampling2D(2, interpolation=self.upsampling,
                                  name=point.mirror_name)
-    return MirrorConv(point.channels, self.normalization,
-                      self.conditional_norm,
-                      activation=point.kind != "input",
+    # The image layer is a plain linear conv (as in the reference): a
+    # normalised image layer would force every drawn image to the same
+    # per-channel mean and contrast (instance norm) or tie it to the batch.
+    is_image = point.kind == "input"
+    return MirrorConv(point.channels,
+                      "none" if is_image else self.normalization,
+                      self.conditional_norm and not is_image,
+                      activation=not is_image,
                       name=point.mirror_name)
 
   def call(self, embedding, noise=None, training=False) -> Dict:
@@ -177,15 +200,45 @@ class Student(keras.Model):
                                   axis=-1)
     x = self.fc6_mirror(self.fc7_mirror(condition))
     x = ops.reshape(self.top_mirror(x), (-1,) + self._top_shape)
-    outputs = {vgg_spec.MIRROR_POINTS[-1].name: x}
+    top = vgg_spec.MIRROR_POINTS[-1].name
+    outputs = {top: self._reported(top, x)}
     for layer in self.mirror_layers:
       if isinstance(layer, MirrorConv):
         x = layer(x, condition, training=training)
       else:
         x = layer(x)
-      outputs[layer.name[:-len("_mirror")]] = x
-    outputs["image"] = x
+      name = layer.name[:-len("_mirror")]
+      outputs[name] = self._reported(name, x)
+    outputs["image"] = outputs["input"]
     return outputs
+
+  def _reported(self, name: str, x):
+    """The mirrored activation in the teacher's scale (see the module doc)."""
+    if not self.calibrated_outputs:
+      return x
+    x = x * ops.cast(self.output_scales[name], x.dtype)
+    if name == "input":
+      x = x + ops.cast(self.image_shift, x.dtype)
+    return x
+
+  def calibrate(self, teacher_activations) -> None:
+    """Sets the output constants from teacher activations of real images.
+
+    Per channel: the root mean square of each activation (the image's
+    standard deviation and mean for the linear input point).
+    """
+    if not self.calibrated_outputs:
+      raise ValueError("this student was built without calibrated outputs")
+    for name, variable in self.output_scales.items():
+      value = ops.cast(teacher_activations[name], "float32")
+      if name == "input":
+        mean = ops.mean(value, axis=(0, 1, 2))
+        self.image_shift.assign(mean)
+        spread = ops.std(value, axis=(0, 1, 2))
+      else:
+        spread = ops.sqrt(ops.mean(ops.square(value), axis=(0, 1, 2)))
+      # Dead teacher channels keep a small scale rather than zero.
+      variable.assign(ops.maximum(spread, 1e-3))
 
   @property
   def _default_save_signature(self):
@@ -205,7 +258,8 @@ class Student(keras.Model):
                   noise_dim=self.noise_dim, fc_units=self.fc_units,
                   normalization=self.normalization,
                   conditional_norm=self.conditional_norm,
-                  upsampling=self.upsampling)
+                  upsampling=self.upsampling,
+                  calibrated_outputs=self.calibrated_outputs)
     return config
 
 

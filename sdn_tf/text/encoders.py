@@ -11,7 +11,10 @@ Three kinds, chosen by `--text_encoder` (METHOD.md, "Text encoder"):
                (handle or local path) loaded with `tensorflow_hub`.
 
 Each encoder says which batch feature it reads (`input_key`): raw caption
-strings ("caption") or a precomputed vector ("embedding").
+strings ("caption") or a precomputed vector ("embedding"). Calling an
+encoder is `encode(prepare(inputs))`: `prepare` holds whatever cannot be
+compiled by XLA or trained (string ops, a frozen hub module), so the trainer
+can run it outside its jit-compiled step.
 """
 
 import keras
@@ -48,7 +51,14 @@ class CnnRnnEncoder(keras.layers.Layer):
     self.projection = layers.Dense(output_dim, name="projection")
 
   def call(self, texts, training=False):
-    ids = self.tokenizer(texts)
+    return self.encode(self.prepare(texts), training=training)
+
+  def prepare(self, texts):
+    """Token ids [batch, max_length] (string ops: not XLA-compilable)."""
+    return self.tokenizer(texts)
+
+  def encode(self, ids, training=False):
+    """Token ids -> embedding [batch, output_dim]."""
     mask = tf.cast(tokenizer_lib.padding_mask(ids), tf.float32)[..., None]
     x = self.token_embedding(ids)
     for conv in self.convs:
@@ -78,10 +88,16 @@ class PrecomputedEncoder(keras.layers.Layer):
     self.output_dim = output_dim
 
   def call(self, embeddings, training=False):
+    return self.encode(self.prepare(embeddings), training=training)
+
+  def prepare(self, embeddings):
     embeddings = tf.convert_to_tensor(embeddings)
     tf.debugging.assert_equal(
         tf.shape(embeddings)[-1], self.output_dim,
         message="precomputed embedding size differs from --embedding_dim")
+    return embeddings
+
+  def encode(self, embeddings, training=False):
     return embeddings
 
 
@@ -108,7 +124,14 @@ class HubEncoder(keras.layers.Layer):
     self.output_dim = int(probe.shape[-1])
 
   def call(self, texts, training=False):
-    return tf.cast(self.module(tf.reshape(texts, [-1])), self.compute_dtype)
+    return self.encode(self.prepare(texts), training=training)
+
+  def prepare(self, texts):
+    """The frozen module's embedding (string ops: not XLA-compilable)."""
+    return tf.cast(self.module(tf.reshape(texts, [-1])), tf.float32)
+
+  def encode(self, embeddings, training=False):
+    return tf.cast(embeddings, self.compute_dtype)
 
   def get_config(self):
     config = super().get_config()
