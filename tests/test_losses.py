@@ -174,3 +174,16 @@ def test_running_scale_config():
   clone = losses.RunningScale.from_config(scale.get_config())
   assert clone.point_names == ("input", "block2_pool")
   assert clone.momentum == 0.7
+
+
+def test_running_scale_blend_is_pure_and_assign_stores():
+  scale = losses.RunningScale(["input"], momentum=0.75)
+  scale.update({"input": tf.constant([8.0])})
+  blended = scale.blend({"input": tf.constant([-4.0])})
+  np.testing.assert_allclose(blended["input"], 0.75 * 8 + 0.25 * 4)
+  # blend alone changes nothing (it runs inside a compiled step).
+  np.testing.assert_allclose(scale.means["input"].numpy(), 8.0)
+  assert float(scale.count.numpy()) == 1.0
+  scale.assign(blended)
+  np.testing.assert_allclose(scale.means["input"].numpy(), 7.0)
+  assert float(scale.count.numpy()) == 2.0

@@ -195,6 +195,37 @@ def test_get_config_round_trip():
           == [tuple(w.shape) for w in student.weights])
 
 
+def test_calibrated_outputs():
+  """Reported activations are scaled per channel; the data flow is not."""
+  keras.utils.set_random_seed(6)
+  student = _student(calibrated_outputs=True, normalization="batch")
+  embedding = _embedding(2)
+  before = student(embedding)
+  teacher = teacher_lib.build_teacher(32)
+  real = teacher(teacher_lib.to_teacher_space(
+      np.random.RandomState(0).uniform(0, 255, (3, 32, 32, 3)), "caffe"))
+  student.calibrate(real)
+  after = student(embedding)
+  image = real["input"].numpy()
+  np.testing.assert_allclose(student.image_shift.numpy(),
+                             image.mean(axis=(0, 1, 2)), rtol=1e-5)
+  for name in vgg_spec.POINT_NAMES:
+    value = real[name].numpy()
+    if name == "input":
+      spread = value.std(axis=(0, 1, 2))
+    else:
+      spread = np.sqrt((value ** 2).mean(axis=(0, 1, 2)))
+    scale = np.maximum(spread, 1e-3)
+    np.testing.assert_allclose(student.output_scales[name].numpy(), scale,
+                               rtol=1e-4, err_msg=name)
+    shift = student.image_shift.numpy() if name == "input" else 0.0
+    np.testing.assert_allclose(after[name], before[name].numpy() * scale
+                               + shift, rtol=1e-4, atol=1e-3, err_msg=name)
+  assert after["image"] is after["input"]
+  with pytest.raises(ValueError, match="without calibrated outputs"):
+    _student().calibrate(real)
+
+
 def test_upsampling_option():
   student = _student(upsampling="bilinear")
   assert student.get_layer("block5_conv4_mirror").interpolation == "bilinear"

@@ -305,9 +305,12 @@ def test_training_steps_leave_the_teacher_unchanged():
   assert teacher_before and student_before
   optimizer = keras.optimizers.Adam(config.learning_rate)
   iterator = iter(_batches(config, 4))
-  for stage in (1, 2):
+  # Stage I XLA-compiled (the default), Stage II as a plain tf.function:
+  # both code paths, each compiled once (XLA compiles take a while on CPU).
+  for stage, jit_compile in ((1, True), (2, False)):
     step = train_steps.make_train_step(strategy, task, optimizer, stage,
-                                       config.batch_size)
+                                       config.batch_size,
+                                       jit_compile=jit_compile)
     for _ in range(2):
       logs = step(iterator)
       assert np.isfinite(float(logs["loss"]))

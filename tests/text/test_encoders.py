@@ -80,6 +80,17 @@ def test_cnn_rnn_in_a_tf_function(encoder):
   np.testing.assert_allclose(graph, eager, rtol=1e-5, atol=1e-6)
 
 
+def test_cnn_rnn_prepare_then_encode(encoder):
+  """The trainer runs `prepare` (strings) outside its compiled step."""
+  texts = tf.constant(CAPTIONS)
+  ids = encoder.prepare(texts)
+  assert ids.dtype == tf.int32
+  np.testing.assert_array_equal(ids, encoder.tokenizer(texts))
+  compiled = tf.function(lambda i: encoder.encode(i), jit_compile=True)
+  np.testing.assert_allclose(compiled(ids), encoder(texts), rtol=1e-4,
+                             atol=1e-5)
+
+
 def test_cnn_rnn_gradients_reach_the_token_embedding(encoder):
   with tf.GradientTape() as tape:
     loss = tf.reduce_sum(tf.square(encoder(tf.constant(CAPTIONS))))
@@ -171,6 +182,16 @@ def test_hub_encoder_loads_a_local_saved_model(hub_module):
   # The empty caption is the module's bias alone.
   np.testing.assert_allclose(out[3], np.full(_DIM, 0.5))
   assert not np.allclose(out[0], out[1])
+
+
+def test_hub_encoder_prepare_then_encode(hub_module):
+  module, path = hub_module
+  enc = encoders.HubEncoder(handle=str(path))
+  texts = tf.constant(CAPTIONS)
+  prepared = enc.prepare(texts)
+  assert prepared.dtype == tf.float32
+  np.testing.assert_allclose(prepared, module(texts), rtol=1e-6)
+  np.testing.assert_allclose(enc.encode(prepared), enc(texts), rtol=1e-6)
 
 
 def test_hub_encoder_flattens_inputs(hub_module):
