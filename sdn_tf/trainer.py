@@ -68,6 +68,12 @@ class TrainState:
         name="point_scales") if config.normalize_points else None)
     self.optimizers = {stage: _make_optimizer(config, steps=None)
                        for stage in (STAGE_ONE, STAGE_TWO)}
+    # Slot variables made here, under the scope: made by the first
+    # apply_gradients inside the tf.function instead, their MirroredStrategy
+    # copies on a second device fail to initialise ("You must feed a value
+    # for placeholder tensor 'cond/else/...'").
+    for optimizer in self.optimizers.values():
+      optimizer.build(self.generator.trainable_variables)
     self.stage = tf.Variable(STAGE_ONE, dtype=tf.int64, trainable=False,
                              name="stage")
     trackables = dict(generator=self.generator,
@@ -211,11 +217,13 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
   manager = tf.train.CheckpointManager(
       state.checkpoint, _checkpoint_dir(workdir, strategy),
       max_to_keep=config.keep_checkpoints)
-  if manager.latest_checkpoint:
-    state.checkpoint.restore(manager.latest_checkpoint).expect_partial()
-    logging.info("Resumed from %s (stage %d, step %d)",
-                 manager.latest_checkpoint, int(state.stage.numpy()),
-                 state.global_step())
+  # Every worker resumes from the chief's checkpoints: a non-chief's own
+  # directory is a fresh temporary one.
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  if latest:
+    state.checkpoint.restore(latest).expect_partial()
+    logging.info("Resumed from %s (stage %d, step %d)", latest,
+                 int(state.stage.numpy()), state.global_step())
   elif config.calibrated_outputs:
     calibrate_student(state, config, data_dir)
 
@@ -225,12 +233,17 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
                 if chief and config.num_eval_captions else None)
   steps = stage_steps(config, metadata)
   for stage in (STAGE_ONE, STAGE_TWO):
-    if int(state.stage.numpy()) > stage:
+    # Stage I is never re-entered once Stage II has begun. Stage II is, even
+    # when done: a rerun with more --stage2_steps trains on from the saved
+    # step (run_stage returns at once when no step is left).
+    if int(state.stage.numpy()) > stage and stage != STAGE_TWO:
       continue
+    steps_before = state.global_step()
     run_stage(stage, steps[stage], config, state, strategy, data_dir, manager,
               writer, eval_batch)
-    state.stage.assign(stage + 1)
-    manager.save(checkpoint_number=state.global_step())
+    if int(state.stage.numpy()) <= stage or state.global_step() > steps_before:
+      state.stage.assign(stage + 1)
+      manager.save(checkpoint_number=state.global_step())
   writer.flush()
 
   if not (config.export and chief):
