@@ -38,6 +38,28 @@ def build_classifier(image_size: int, num_classes: int) -> keras.Model:
   return keras.Model(vgg.input, logits, name="vgg19_classifier")
 
 
+def unit_variance_init(classifier: keras.Model, images: tf.Tensor) -> None:
+  """Rescales each conv kernel so its output has unit spread on `images`.
+
+  Keras' VGG19 starts from Glorot-uniform kernels, under which each of the
+  16 stacked ReLU convs halves the signal's variance and caffe-scaled inputs
+  (about +-120) make the first layers' outputs huge: from scratch, the
+  classifier barely learns. Layer-sequential unit-variance initialisation
+  (Mishkin & Matas, "All you need is a good init", 2016) fixes both by
+  measuring each conv's output on real images and dividing its kernel by
+  the standard deviation, in order from the input up.
+  """
+  x = images
+  for layer in classifier.layers[1:]:
+    if isinstance(layer, keras.layers.Conv2D):
+      std = float(tf.math.reduce_std(tf.cast(layer(x), tf.float32)))
+      if std > 0:
+        layer.kernel.assign(layer.kernel / std)
+    if layer.name == "block5_pool":
+      break
+    x = layer(x)
+
+
 def _teacher_space_dataset(config: Config, data_dir: str, split: str,
                            training: bool):
   dataset = input_pipeline.make_dataset(
@@ -102,6 +124,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     return loss, accuracy
 
   train_data = _teacher_space_dataset(config, data_dir, "train", True)
+  unit_variance_init(classifier, next(iter(train_data))[0])
   steps = config.pretrain_steps
   meter = progress.RateMeter()
   seen_labels = set()
