@@ -1,0 +1,164 @@
+"""Exports a trained generator: `python -m sdn_tf.export --workdir=DIR`.
+
+Rebuilds the generator that `DIR/config.json` describes, restores it from
+the latest checkpoint in `DIR/checkpoints/` (or from `--checkpoint`), and
+writes it as a new SavedModel version under `DIR/export/` (see
+`sdn_tf.serving` for the signatures). Training exports at its end already;
+this is for exporting an earlier checkpoint, or again after `serving.py`
+changed, without training.
+
+The prepared data dir named in config.json must still be there: the
+tokenizer's vocabulary and the embedding size come from it. A relative
+`data_dir` is resolved against the current directory, as it was in training.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from sdn_tf import cli
+from sdn_tf.config import Config
+from sdn_tf.config import ConfigError
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+EXPORT_DIR = "export"
+
+
+def read_config(workdir: str) -> Config:
+  """The Config a training run wrote to `workdir/config.json`.
+
+  Raises:
+    FileNotFoundError: there is no config.json.
+    ConfigError: it names an option this version does not know, or a bad
+      value.
+  """
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(
+        f"--workdir: no {CONFIG_FILE} in {workdir}: is it the work dir of a "
+        f"training run?")
+  with open(path) as f:
+    values = json.load(f)
+  # Dropping an unknown option silently could rebuild another generator.
+  unknown = sorted(set(values) - {f.name for f in dataclasses.fields(Config)})
+  if unknown:
+    raise ConfigError(unknown[0], f"in {path}: not an option of this "
+                      f"version of sdn_tf")
+  return Config(**values)
+
+
+def find_checkpoint(workdir: str, checkpoint: Optional[str] = None) -> str:
+  """The checkpoint prefix to restore: `checkpoint`, or the latest one.
+
+  `checkpoint` may be a prefix (`.../ckpt-8`) or a directory of a
+  CheckpointManager.
+
+  Raises:
+    FileNotFoundError: naming the flag, when there is no such checkpoint.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if checkpoint:
+    if os.path.isdir(checkpoint):
+      found = tf.train.latest_checkpoint(checkpoint)
+      if not found:
+        raise FileNotFoundError(f"--checkpoint: no checkpoint in {checkpoint}")
+      return found
+    if not tf.io.gfile.exists(checkpoint + ".index"):
+      raise FileNotFoundError(
+          f"--checkpoint: {checkpoint} is not a checkpoint (no "
+          f"{checkpoint}.index)")
+    return checkpoint
+  folder = os.path.join(workdir, CHECKPOINT_DIR)
+  found = tf.train.latest_checkpoint(folder) if os.path.isdir(folder) else None
+  if not found:
+    raise FileNotFoundError(f"--workdir: no checkpoint in {folder}: has "
+                            f"training saved one yet?")
+  return found
+
+
+def check_checkpointable(checkpoint, weights) -> None:
+  """Raises unless every one of `weights` is saved and restored by `checkpoint`.
+
+  Keras 3 on TensorFlow makes layers and weights that a layer keeps in a
+  list or dict dependencies of SavedModels only, not of tf.train.Checkpoint
+  (keras/src/backend/tensorflow/layer.py, `_trackable_children`): such
+  weights are neither saved nor restored, silently. Exporting from such a
+  checkpoint would write freshly initialised weights.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tracked = {id(t) for t in tf.train.TrackableView(checkpoint).descendants()}
+  missing = [w.path for w in weights if id(w) not in tracked]
+  if missing:
+    raise RuntimeError(
+        f"{len(missing)} of the generator's {len(weights)} weights are not "
+        f"part of its tf.train.Checkpoint, so a checkpoint cannot restore "
+        f"them (layers or weights kept only in a list or dict), e.g. "
+        f"{', '.join(missing[:3])}")
+
+
+def export_from_workdir(workdir: str, checkpoint: Optional[str] = None) -> str:
+  """Exports the generator of `workdir`'s checkpoint; returns the new path.
+
+  Args:
+    workdir: the work dir of a training run (holds config.json).
+    checkpoint: a checkpoint prefix or directory; default: the latest one in
+      `workdir/checkpoints`.
+
+  Returns:
+    The new version's directory, `workdir/export/<version>`.
+  """
+  if not workdir:
+    raise ConfigError("workdir", "required")
+  config = read_config(workdir)
+  prefix = find_checkpoint(workdir, checkpoint)
+  # Heavy imports after the checks, so that mistakes are reported fast.
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from sdn_tf import serving
+  from sdn_tf.data import input_pipeline
+  from sdn_tf.models import generator as generator_lib
+  # pylint: enable=g-import-not-at-top
+  metadata = input_pipeline.read_metadata(config.data_dir)
+  generator = generator_lib.make_generator(config, config.data_dir,
+                                           metadata.get("embedding_dim"))
+  generator.build_for(1)
+  # The training checkpoint also holds optimizers, the stage counter and the
+  # point scales; only the generator is wanted here.
+  restorer = tf.train.Checkpoint(generator=generator)
+  check_checkpointable(restorer, generator.weights)
+  status = restorer.restore(prefix)
+  status.expect_partial()
+  # Every generator variable must come from the checkpoint: a config.json
+  # that does not match it would otherwise export random weights.
+  status.assert_existing_objects_matched()
+  logging.info("Restored the generator from %s", prefix)
+  path = serving.export_generator(generator, config, config.data_dir,
+                                  os.path.join(workdir, EXPORT_DIR))
+  logging.info("Exported the generator to %s", path)
+  return path
+
+
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Work dir of a training run (config.json, "
+    "checkpoints/); the SavedModel goes to <workdir>/export/<version>.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "Checkpoint prefix (<workdir>/checkpoints/ckpt-N) or "
+    "directory to export; default: the latest in <workdir>/checkpoints.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  path = cli.run_reporting_user_errors(export_from_workdir, _WORKDIR.value,
+                                       _CHECKPOINT.value)
+  print(path)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,131 @@
+"""Draws captions with an exported generator into one PNG.
+
+  python -m sdn_tf.sample --model_dir=runs/shapes/export \
+      --text="a red circle at the top left" --text="a blue square" \
+      --num_samples=4 --seed=0 --out=grid.png
+
+`--model_dir` is a SavedModel version dir (`.../export/3`) or the export
+root (`.../export`, whose highest version is used). Each caption becomes a
+row of the grid: its text, then the images of seeds seed, seed + 1, ...,
+seed + num_samples - 1 from the model's `generate` signature (a model
+trained without noise draws the same image for every seed).
+"""
+
+import os
+from typing import List, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+from sdn_tf import cli
+from sdn_tf import image_grid
+from sdn_tf.config import ConfigError
+
+_MODEL_DIR = flags.DEFINE_string(
+    "model_dir", None, "Exported SavedModel: a version dir, or the export "
+    "root (its highest version is used).")
+_TEXT = flags.DEFINE_multi_string(
+    "text", None, "A caption to draw; repeat the flag for several rows.")
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", 4, "Images per caption (seeds seed, seed + 1, ...).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the first image of a row.")
+_OUT = flags.DEFINE_string("out", "samples.png", "PNG file to write.")
+
+
+def resolve_model_dir(model_dir: str) -> str:
+  """The SavedModel dir `model_dir` names: itself, or its highest numbered
+  version that holds a SavedModel (one still being written has none yet).
+
+  Raises:
+    ConfigError: naming --model_dir, when there is no SavedModel there.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not model_dir:
+    raise ConfigError("model_dir", "required")
+  if not os.path.isdir(model_dir):
+    raise ConfigError("model_dir", f"{model_dir} is not a directory")
+  if tf.saved_model.contains_saved_model(model_dir):
+    return model_dir
+  versions = [int(n) for n in os.listdir(model_dir) if n.isdigit()
+              and tf.saved_model.contains_saved_model(
+                  os.path.join(model_dir, n))]
+  if not versions:
+    raise ConfigError("model_dir", f"no SavedModel in {model_dir} nor in a "
+                      f"numbered version dir under it")
+  return os.path.join(model_dir, str(max(versions)))
+
+
+def _to_bytes(caption: str) -> bytes:
+  # Arguments that are not valid UTF-8 reach Python as surrogate escapes;
+  # they go to the model as the bytes the user gave.
+  return caption.encode("utf-8", "surrogateescape")
+
+
+def generate(model_dir: str, captions: Sequence[str], num_samples: int,
+             seed: int) -> np.ndarray:
+  """uint8 images [len(captions), num_samples, R, R, 3] from `generate`."""
+  # tf-text registers the tokenizer's ops, which the SavedModel's graph uses.
+  # pylint: disable=g-import-not-at-top,unused-import
+  import tensorflow_text
+  import tensorflow as tf
+  # pylint: enable=g-import-not-at-top,unused-import
+  model = tf.saved_model.load(model_dir)
+  signature = model.signatures["generate"]
+  inputs = signature.structured_input_signature[1]
+  if "text" not in inputs:
+    raise ConfigError("model_dir", f"the model in {model_dir} takes "
+                      f"{', '.join(sorted(inputs))}, not caption text "
+                      f"(trained with --text_encoder=precomputed?)")
+  # Row-major: the num_samples seeds of one caption sit next to each other.
+  texts = [_to_bytes(c) for c in captions for _ in range(num_samples)]
+  seeds = [seed + j for _ in captions for j in range(num_samples)]
+  outputs = signature(text=tf.constant(texts, tf.string),
+                      seed=tf.constant(seeds, tf.int64))
+  images = outputs["image"].numpy()
+  return images.reshape((len(captions), num_samples) + images.shape[1:])
+
+
+def sample_grid(model_dir: str, captions: Sequence[str], num_samples: int = 4,
+                seed: int = 0) -> np.ndarray:
+  """The captioned grid, uint8 [height, width, 3]; see the module doc."""
+  if not captions:
+    raise ConfigError("text", "give at least one caption")
+  if num_samples < 1:
+    raise ConfigError("num_samples", f"must be >= 1, got {num_samples}")
+  path = resolve_model_dir(model_dir)
+  logging.info("Drawing %d caption(s) x %d sample(s) with %s", len(captions),
+               num_samples, path)
+  images = generate(path, captions, num_samples, seed)
+  header = [f"seed {seed + j}" for j in range(num_samples)]
+  shown = [_to_bytes(c).decode("utf-8", "replace") for c in captions]
+  return image_grid.captioned_rows(list(images), shown, header=header)
+
+
+def write_samples(model_dir: str, captions: Sequence[str], out: str,
+                  num_samples: int = 4, seed: int = 0) -> str:
+  """Writes the grid of `captions` to the PNG file `out`; returns `out`."""
+  if not out:
+    raise ConfigError("out", "required")
+  grid = sample_grid(model_dir, captions, num_samples, seed)
+  folder = os.path.dirname(out)
+  if folder:
+    os.makedirs(folder, exist_ok=True)
+  with open(out, "wb") as f:
+    f.write(image_grid.to_png(grid))
+  logging.info("Wrote %s (%d x %d)", out, grid.shape[1], grid.shape[0])
+  return out
+
+
+def main(argv: List[str]):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  out = cli.run_reporting_user_errors(
+      write_samples, _MODEL_DIR.value, _TEXT.value or [], _OUT.value,
+      _NUM_SAMPLES.value, _SEED.value)
+  print(out)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,447 @@
+"""End to end: `python -m sdn_tf.train` on the smoke config, then export,
+serving and sampling, each as its own program.
+
+Training is slow to start (tf.function tracing), so the module trains ONCE
+(`smoke` fixture) in a temporary work dir, and every test reads what that
+run left: its log, TensorBoard events, checkpoints and SavedModel. The
+SavedModel is loaded in a fresh process that imports only tensorflow_text
+and tensorflow, as TF Serving would. Reruns of the training command
+(`resumed`, and the slow `extended`) work on copies of the work dir, so
+tests do not depend on their order.
+
+The smoke run takes 2-3.5 minutes on 2 shared CPU cores (mostly tracing
+and XLA compilation); everything else here about a minute more.
+"""
+
+import collections
+import dataclasses
+import glob
+import io
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List, Tuple
+
+import numpy as np
+from PIL import Image
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE_CFG = "configs/shapes_smoke.cfg"
+# The cfg's 4 Stage-I steps log the loss twice; 8 steps log it 4 times, so
+# the trend is measured over 6 steps of training.
+STAGE1_STEPS = 8
+STAGE2_STEPS = 4  # As in the cfg.
+IMAGE_SIZE = 32  # As in the cfg.
+# A hang must fail the test, not CI. The smoke run takes 1-2 minutes here.
+TRAIN_TIMEOUT_S = 900
+TOOL_TIMEOUT_S = 300
+
+STAGE1_PROGRESS = re.compile(r"\bstage1 (\d+)/(\d+)\b")
+STAGE2_PROGRESS = re.compile(r"\bstage2 (\d+)/(\d+)\b")
+
+
+@dataclasses.dataclass
+class Run:
+  """One finished program run."""
+  returncode: int
+  output: str  # stdout + stderr (absl logs to stderr).
+  stdout: str
+  seconds: float
+
+
+def run_module(module: str, *args: str,
+               timeout: float = TOOL_TIMEOUT_S) -> Run:
+  """`python -m module args` from the repository root; times out."""
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  start = time.monotonic()
+  result = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True,
+                          errors="replace", timeout=timeout, check=False)
+  return Run(result.returncode, result.stdout + result.stderr, result.stdout,
+             time.monotonic() - start)
+
+
+def tail(run: Run, lines: int = 40) -> str:
+  return "\n".join(run.output.splitlines()[-lines:])
+
+
+@dataclasses.dataclass
+class Smoke:
+  """The module's one training run."""
+  workdir: str
+  flags: List[str]  # Everything but --workdir.
+  run: Run
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Smoke:
+  base = tmp_path_factory.mktemp("smoke")
+  flags = [f"--flagfile={SMOKE_CFG}",
+           f"--raw_data_dir={base / 'raw'}", f"--data_dir={base / 'records'}",
+           f"--stage1_steps={STAGE1_STEPS}", f"--stage2_steps={STAGE2_STEPS}"]
+  workdir = str(base / "work")
+  run = run_module("sdn_tf.train", *flags, f"--workdir={workdir}",
+                   timeout=TRAIN_TIMEOUT_S)
+  (base / "train.log").write_text(run.output)  # For a look after a failure.
+  assert run.returncode == 0, tail(run)
+  return Smoke(workdir, flags, run)
+
+
+@pytest.fixture(scope="module")
+def cli_export(smoke) -> Run:
+  """`python -m sdn_tf.export` on the trained work dir."""
+  return run_module("sdn_tf.export", f"--workdir={smoke.workdir}")
+
+
+def copy_workdir(source: str, target: str) -> None:
+  """A copy that costs no space: hard links (the checkpoints of the smoke
+  config are about 1 GB), except config.json, which a run rewrites in place.
+  New checkpoints, events and exports are new files."""
+  shutil.copytree(source, target, copy_function=os.link)
+  os.unlink(os.path.join(target, "config.json"))
+  shutil.copy(os.path.join(source, "config.json"), target)
+
+
+def rerun(smoke, tmp_path_factory, name: str, stage2_steps: int):
+  workdir = str(tmp_path_factory.mktemp(name) / "work")
+  copy_workdir(smoke.workdir, workdir)
+  versions_before = export_versions(workdir)
+  flags = [f for f in smoke.flags if not f.startswith("--stage2_steps=")]
+  run = run_module("sdn_tf.train", *flags, f"--stage2_steps={stage2_steps}",
+                   f"--workdir={workdir}", timeout=TRAIN_TIMEOUT_S)
+  assert run.returncode == 0, tail(run)
+  return workdir, max(versions_before), run
+
+
+@pytest.fixture(scope="module")
+def resumed(smoke, tmp_path_factory) -> Tuple[str, int, Run]:
+  """The same training command again, on a copy of the finished work dir.
+
+  Returns (work dir, highest export version before the rerun, its run).
+  """
+  return rerun(smoke, tmp_path_factory, "resumed", STAGE2_STEPS)
+
+
+@pytest.fixture(scope="module")
+def extended(smoke, tmp_path_factory) -> Tuple[str, int, Run]:
+  """The command again with 2 more Stage-II steps, on a copy."""
+  return rerun(smoke, tmp_path_factory, "extended", STAGE2_STEPS + 2)
+
+
+def export_versions(workdir: str) -> List[int]:
+  root = os.path.join(workdir, "export")
+  return sorted(int(n) for n in os.listdir(root) if n.isdigit())
+
+
+def latest_checkpoint_number(workdir: str) -> int:
+  with open(os.path.join(workdir, "checkpoints", "checkpoint")) as f:
+    match = re.search(r'model_checkpoint_path: "ckpt-(\d+)"', f.read())
+  assert match, "no model_checkpoint_path in checkpoints/checkpoint"
+  return int(match.group(1))
+
+
+def read_events(logdir: str):
+  """({plugin: {tags}}, {scalar tag: [(step, value)]}) of every event file."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  plugin_of = {}
+  scalars = collections.defaultdict(list)
+  paths = sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*")))
+  assert paths, f"no event file in {logdir}"
+  for path in paths:
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        # TF2 writers put the plugin metadata on a tag's first value only.
+        plugin = value.metadata.plugin_data.plugin_name
+        if plugin:
+          plugin_of.setdefault(value.tag, plugin)
+        if plugin_of.get(value.tag) == "scalars":
+          scalars[value.tag].append(
+              (event.step, float(tf.make_ndarray(value.tensor))))
+  tags = collections.defaultdict(set)
+  for tag, plugin in plugin_of.items():
+    tags[plugin].add(tag)
+  return tags, scalars
+
+
+def saved_model_variables(export_dir: str) -> Dict[str, np.ndarray]:
+  """The variables of a SavedModel by checkpoint key."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  reader = tf.train.load_checkpoint(
+      os.path.join(export_dir, "variables", "variables"))
+  return {key: reader.get_tensor(key)
+          for key in reader.get_variable_to_shape_map()
+          if key.startswith("generator/")}
+
+
+def assert_same_variables(got: str, expected: str) -> None:
+  got, expected = saved_model_variables(got), saved_model_variables(expected)
+  assert sorted(got) == sorted(expected)
+  differ = [k for k in expected if not np.array_equal(got[k], expected[k])]
+  assert not differ, f"{len(differ)} of {len(expected)} differ: {differ[:3]}"
+
+
+# The checkpoints leave out what the model keeps in lists and dicts (see
+# sdn_tf.export.check_checkpointable): the student's mirror layers, the
+# encoder's convolutions, calibrated output scales, the point scales' means.
+CHECKPOINT_BUG = (
+    "Keras 3 layers/weights held in lists or dicts (Student.mirror_layers, "
+    "CnnRnnEncoder.convs, Student.output_scales, RunningScale.means) are not "
+    "tf.train.Checkpoint dependencies, so checkpoints do not restore them")
+
+
+# --- The training run ---------------------------------------------------------
+
+
+def test_training_logs_every_stage(smoke):
+  steps = [int(m.group(1)) for m in STAGE1_PROGRESS.finditer(smoke.run.output)]
+  assert steps == [2, 4, 6, 8], tail(smoke.run)
+  steps = [int(m.group(1)) for m in STAGE2_PROGRESS.finditer(smoke.run.output)]
+  assert steps == [2, 4], tail(smoke.run)
+  assert "Traceback" not in smoke.run.output
+
+
+def test_stage1_loss_goes_down(smoke):
+  _, scalars = read_events(os.path.join(smoke.workdir, "train"))
+  losses = sorted(scalars["stage1/loss"])
+  assert [step for step, _ in losses] == [2, 4, 6, 8]
+  values = [value for _, value in losses]
+  assert all(np.isfinite(values)), values
+  # Each value is the mean over 2 steps; after 6 more steps of Adam at the
+  # cfg's rate the loss must be clearly lower, not lower by batch noise.
+  assert values[-1] < 0.95 * values[0], values
+
+
+def test_checkpoints_and_config_are_written(smoke):
+  assert latest_checkpoint_number(smoke.workdir) == STAGE1_STEPS + STAGE2_STEPS
+  assert glob.glob(os.path.join(smoke.workdir, "checkpoints", "ckpt-*.index"))
+  with open(os.path.join(smoke.workdir, "config.json")) as f:
+    config = json.load(f)
+  assert config["stage1_steps"] == STAGE1_STEPS
+  assert config["image_size"] == IMAGE_SIZE
+  assert config["data_dir"].endswith("records")
+  assert export_versions(smoke.workdir)[0] == 1
+
+
+def test_tensorboard_holds_losses_speed_images_and_text(smoke):
+  tags, scalars = read_events(os.path.join(smoke.workdir, "train"))
+  expected_scalars = {
+      "stage1/loss", "stage2/loss", "stage1/learning_rate",
+      "stage2/learning_rate", "stage1/images_per_sec", "stage1/steps_per_sec",
+      "stage1/points/block3_conv2", "stage1/points/input",
+      "stage2/points/input", "stage2/points/block5_pool"}
+  assert expected_scalars <= tags["scalars"], sorted(tags["scalars"])
+  assert {"stage1/samples", "stage2/samples"} <= tags["images"], dict(tags)
+  assert {"config", "stage1/captions"} <= tags["text"], dict(tags)
+  learning_rates = [value for _, value in scalars["stage1/learning_rate"]]
+  assert learning_rates and all(r == pytest.approx(5e-4)
+                                for r in learning_rates)
+  assert all(value > 0 for _, value in scalars["stage1/images_per_sec"])
+
+
+# --- The SavedModel, loaded as TF Serving would ---------------------------------
+
+# Runs in a fresh interpreter: only tensorflow_text and tensorflow imported.
+_SERVING_CHECK = r"""
+import pickle
+import sys
+
+import tensorflow_text  # The tokenizer's ops, which TF Serving links.
+import tensorflow as tf
+
+exported, out = sys.argv[1:]
+CAPTIONS = [b"a red circle at the top left", b"", b"x" * 10000,
+            b"\xff\xfe\x80 not utf-8 \xc3", b"a red circle at the top left"]
+model = tf.saved_model.load(exported)
+serve = model.signatures["serving_default"]
+generate = model.signatures["generate"]
+results = {
+    "inputs": {k: (v.dtype.name, v.shape.as_list())
+               for k, v in serve.structured_input_signature[1].items()},
+    "outputs": {k: (v.dtype.name, v.shape.as_list())
+                for k, v in serve.structured_outputs.items()},
+    "generate_inputs": sorted(generate.structured_input_signature[1]),
+}
+batch = serve(text=tf.constant(CAPTIONS))
+results["image"] = batch["image"].numpy()
+results["png"] = list(batch["image_png_bytes"].numpy())
+results["alone"] = serve(text=tf.constant(CAPTIONS[:1]))["image"].numpy()
+same = tf.constant([b"a blue square"] * 4)
+results["seeds"] = generate(
+    text=same, seed=tf.constant([0, 1, 0, 1], tf.int64))["image"].numpy()
+results["seeds_again"] = generate(
+    text=same[:2], seed=tf.constant([1, 0], tf.int64))["image"].numpy()
+results["blue_default"] = serve(text=same[:1])["image"].numpy()
+with open(out, "wb") as f:
+  pickle.dump(results, f)
+"""
+
+
+@pytest.fixture(scope="module")
+def served(smoke, tmp_path_factory) -> Dict:
+  """What the trainer's export serves, asked from a fresh process."""
+  out = str(tmp_path_factory.mktemp("served") / "results.pkl")
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  result = subprocess.run(
+      [sys.executable, "-c", _SERVING_CHECK,
+       os.path.join(smoke.workdir, "export", "1"), out],
+      # Not the repository: nothing of sdn_tf is importable there.
+      cwd=os.path.dirname(out), env=env, capture_output=True, text=True,
+      errors="replace", timeout=TOOL_TIMEOUT_S, check=False)
+  assert result.returncode == 0, result.stderr[-4000:]
+  with open(out, "rb") as f:
+    return pickle.load(f)
+
+
+def test_serving_default_returns_uint8_images_and_matching_pngs(served):
+  assert served["inputs"] == {"text": ("string", [None])}
+  assert served["outputs"] == {
+      "image": ("uint8", [None, IMAGE_SIZE, IMAGE_SIZE, 3]),
+      "image_png_bytes": ("string", [None])}
+  assert served["generate_inputs"] == ["seed", "text"]
+  images = served["image"]
+  # Empty, 10,000-character and non-UTF-8 captions are served like any other.
+  assert images.dtype == np.uint8
+  assert images.shape == (5, IMAGE_SIZE, IMAGE_SIZE, 3)
+  assert len(served["png"]) == 5
+  for image, png in zip(images, served["png"]):
+    decoded = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    np.testing.assert_array_equal(decoded, image)
+
+
+def test_a_caption_always_gives_the_same_image(served):
+  images = served["image"]
+  np.testing.assert_array_equal(images[0], images[4])  # Twice in a batch.
+  np.testing.assert_array_equal(images[0], served["alone"][0])  # Alone.
+
+
+def test_generate_is_deterministic_per_seed(served):
+  seeds = served["seeds"]  # Seeds 0, 1, 0, 1 of one caption.
+  np.testing.assert_array_equal(seeds[0], seeds[2])
+  np.testing.assert_array_equal(seeds[1], seeds[3])
+  again = served["seeds_again"]  # Seeds 1, 0, in another call.
+  np.testing.assert_array_equal(again[0], seeds[1])
+  np.testing.assert_array_equal(again[1], seeds[0])
+  # serving_default is generate with seed 0.
+  np.testing.assert_array_equal(served["blue_default"][0], seeds[0])
+
+
+# --- sdn_tf.export and sdn_tf.sample -------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=CHECKPOINT_BUG)
+def test_export_tool_exports_the_trained_generator(smoke, cli_export):
+  # Today the tool refuses (RuntimeError naming the weights a checkpoint
+  # cannot restore) rather than export freshly initialised layers.
+  assert cli_export.returncode == 0, tail(cli_export)
+  path = cli_export.stdout.strip().splitlines()[-1]
+  assert path == os.path.join(smoke.workdir, "export", "2")
+  assert export_versions(smoke.workdir)[:2] == [1, 2]
+  assert not glob.glob(os.path.join(smoke.workdir, "export", ".partial-*"))
+  # Restored from the last checkpoint, it is what the trainer exported.
+  assert_same_variables(path, os.path.join(smoke.workdir, "export", "1"))
+
+
+def test_export_errors_are_one_line(tmp_path):
+  run = run_module("sdn_tf.export", f"--workdir={tmp_path}")
+  assert run.returncode == 2
+  assert run.output.strip().splitlines()[-1].startswith(
+      "error: --workdir: no config.json in ")
+  assert "Traceback" not in run.output
+
+
+def test_export_from_workdir_needs_a_checkpoint(smoke, tmp_path):
+  # In-process: the library function, without flags.
+  from sdn_tf import export  # pylint: disable=g-import-not-at-top
+  from sdn_tf.config import ConfigError  # pylint: disable=g-import-not-at-top
+  shutil.copy(os.path.join(smoke.workdir, "config.json"), tmp_path)
+  with pytest.raises(FileNotFoundError, match="--workdir: no checkpoint in"):
+    export.export_from_workdir(str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="--checkpoint: .* is not a"):
+    export.export_from_workdir(smoke.workdir,
+                               os.path.join(smoke.workdir, "ckpt-999"))
+  (tmp_path / "config.json").write_text(json.dumps({"no_such_option": 1}))
+  with pytest.raises(ConfigError, match="--no_such_option: in "):
+    export.export_from_workdir(str(tmp_path))
+
+
+def test_sample_tool_writes_a_captioned_grid(smoke, tmp_path):
+  from sdn_tf import image_grid  # pylint: disable=g-import-not-at-top
+  # An export root whose highest version (3) is the one to use.
+  root = tmp_path / "export"
+  root.mkdir()
+  os.symlink(os.path.join(smoke.workdir, "export", "1"), root / "3")
+  (root / "5").mkdir()  # Higher, but no SavedModel (yet): ignored.
+  (root / ".partial-6").mkdir()
+  out = tmp_path / "grid" / "grid.png"
+  captions = ["a red circle at the top left", "", "ünïcødé 猫 🐈"]
+  run = run_module("sdn_tf.sample", f"--model_dir={root}",
+                   *[f"--text={c}" for c in captions], "--num_samples=3",
+                   "--seed=7", f"--out={out}")
+  assert run.returncode == 0, tail(run)
+  assert f"with {root / '3'}" in run.output, tail(run)
+  blank = [np.zeros((3, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)] * 3
+  expected = image_grid.captioned_rows(blank, [""] * 3, header=["seed"] * 3)
+  with Image.open(out) as grid:
+    assert grid.format == "PNG"
+    assert (grid.height, grid.width) == expected.shape[:2]
+
+
+def test_sample_errors_name_the_flag(smoke, tmp_path):
+  model_dir = os.path.join(smoke.workdir, "export", "1")
+  for args, message in (
+      ([f"--model_dir={model_dir}"], "error: --text: "),
+      ([f"--model_dir={model_dir}", "--text=a", "--num_samples=0"],
+       "error: --num_samples: must be >= 1"),
+      ([f"--model_dir={smoke.workdir}", "--text=a"],
+       "error: --model_dir: no SavedModel in "),
+      ([f"--model_dir={tmp_path / 'nowhere'}", "--text=a"],
+       "error: --model_dir: "),
+  ):
+    run = run_module("sdn_tf.sample", *args, f"--out={tmp_path / 'x.png'}")
+    assert run.returncode == 2, tail(run)
+    assert run.output.strip().splitlines()[-1].startswith(message), tail(run)
+    assert "Traceback" not in run.output
+  assert not (tmp_path / "x.png").exists()
+
+
+# --- Rerunning the command resumes -------------------------------------------
+
+
+def test_rerun_resumes_without_training_again(resumed):
+  workdir, last_version, run = resumed
+  final = STAGE1_STEPS + STAGE2_STEPS
+  assert f"Resumed from {os.path.join(workdir, 'checkpoints', f'ckpt-{final}')}" \
+      f" (stage 3, step {final})" in run.output, tail(run)
+  # Nothing left to train: no progress line, no new checkpoint.
+  assert not STAGE1_PROGRESS.search(run.output), tail(run)
+  assert not STAGE2_PROGRESS.search(run.output), tail(run)
+  assert latest_checkpoint_number(workdir) == final
+  assert "Generating the shapes data set" not in run.output
+  assert "Reusing the pretrained teacher" in run.output
+  assert export_versions(workdir)[-1] == last_version + 1
+
+
+@pytest.mark.xfail(strict=True, reason=CHECKPOINT_BUG)
+def test_rerun_exports_the_generator_it_resumed(resumed):
+  workdir, last_version, _ = resumed
+  assert_same_variables(os.path.join(workdir, "export", str(last_version + 1)),
+                        os.path.join(workdir, "export", "1"))
+
+
+@pytest.mark.slow
+def test_rerun_with_more_stage2_steps_trains_on_from_the_saved_step(extended):
+  workdir, last_version, run = extended
+  assert "Resumed from " in run.output, tail(run)
+  assert not STAGE1_PROGRESS.search(run.output), tail(run)
+  steps = [(int(m.group(1)), int(m.group(2)))
+           for m in STAGE2_PROGRESS.finditer(run.output)]
+  assert steps == [(STAGE2_STEPS + 2, STAGE2_STEPS + 2)], tail(run)
+  assert latest_checkpoint_number(workdir) == (STAGE1_STEPS + STAGE2_STEPS
+                                               + 2)
+  assert export_versions(workdir)[-1] == last_version + 1
