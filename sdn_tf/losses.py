@@ -98,14 +98,18 @@ class RunningScale(keras.layers.Layer):
     super().__init__(**kwargs)
     self.point_names = tuple(point_names)
     self.momentum = momentum
-    self.means = {
-        name: self.add_weight(shape=(), initializer="zeros", trainable=False,
-                              aggregation="mean", name=f"{name}_mean")
-        for name in self.point_names
-    }
+    # Attributes, not a dict: Keras 3 leaves dict items out of checkpoints.
+    for name in self.point_names:
+      setattr(self, f"{name}_mean",
+              self.add_weight(shape=(), initializer="zeros", trainable=False,
+                              aggregation="mean", name=f"{name}_mean"))
     self.count = self.add_weight(shape=(), initializer="zeros",
                                  trainable=False, aggregation="mean",
                                  name="count")
+
+  def mean_of(self, name: str):
+    """The running-mean variable of point `name`."""
+    return getattr(self, f"{name}_mean")
 
   def blend(self, teacher_activations: Mapping[str, tf.Tensor]
             ) -> Dict[str, tf.Tensor]:
@@ -121,14 +125,14 @@ class RunningScale(keras.layers.Layer):
       batch_mean = tf.reduce_mean(
           tf.abs(tf.cast(tf.stop_gradient(teacher_activations[name]),
                          tf.float32)))
-      new = momentum * self.means[name] + (1.0 - momentum) * batch_mean
+      new = momentum * self.mean_of(name) + (1.0 - momentum) * batch_mean
       blended[name] = tf.maximum(tf.stop_gradient(new), 1e-6)
     return blended
 
   def assign(self, blended: Mapping[str, tf.Tensor]) -> None:
     """Stores the result of `blend`."""
     for name in self.point_names:
-      self.means[name].assign(blended[name])
+      self.mean_of(name).assign(blended[name])
     self.count.assign_add(1.0)
 
   def update(self, teacher_activations: Mapping[str, tf.Tensor]

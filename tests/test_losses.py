@@ -127,7 +127,7 @@ def test_running_scale_first_batch_sets_the_mean():
                       "block1_pool": tf.constant([[1.0, 1.0, 4.0]])})
   np.testing.assert_allclose(out["input"], 3.0)
   np.testing.assert_allclose(out["block1_pool"], 2.0)
-  np.testing.assert_allclose(scale.means["input"].numpy(), 3.0)
+  np.testing.assert_allclose(scale.mean_of("input").numpy(), 3.0)
   assert float(scale.count.numpy()) == 1.0
 
 
@@ -182,8 +182,8 @@ def test_running_scale_blend_is_pure_and_assign_stores():
   blended = scale.blend({"input": tf.constant([-4.0])})
   np.testing.assert_allclose(blended["input"], 0.75 * 8 + 0.25 * 4)
   # blend alone changes nothing (it runs inside a compiled step).
-  np.testing.assert_allclose(scale.means["input"].numpy(), 8.0)
+  np.testing.assert_allclose(scale.mean_of("input").numpy(), 8.0)
   assert float(scale.count.numpy()) == 1.0
   scale.assign(blended)
-  np.testing.assert_allclose(scale.means["input"].numpy(), 7.0)
+  np.testing.assert_allclose(scale.mean_of("input").numpy(), 7.0)
   assert float(scale.count.numpy()) == 2.0

@@ -186,13 +186,6 @@ def assert_same_variables(got: str, expected: str) -> None:
   assert not differ, f"{len(differ)} of {len(expected)} differ: {differ[:3]}"
 
 
-# The checkpoints leave out what the model keeps in lists and dicts (see
-# sdn_tf.export.check_checkpointable): the student's mirror layers, the
-# encoder's convolutions, calibrated output scales, the point scales' means.
-CHECKPOINT_BUG = (
-    "Keras 3 layers/weights held in lists or dicts (Student.mirror_layers, "
-    "CnnRnnEncoder.convs, Student.output_scales, RunningScale.means) are not "
-    "tf.train.Checkpoint dependencies, so checkpoints do not restore them")
 
 
 # --- The training run ---------------------------------------------------------
@@ -334,7 +327,6 @@ def test_generate_is_deterministic_per_seed(served):
 # --- sdn_tf.export and sdn_tf.sample -------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=CHECKPOINT_BUG)
 def test_export_tool_exports_the_trained_generator(smoke, cli_export):
   # Today the tool refuses (RuntimeError naming the weights a checkpoint
   # cannot restore) rather than export freshly initialised layers.
@@ -427,7 +419,6 @@ def test_rerun_resumes_without_training_again(resumed):
   assert export_versions(workdir)[-1] == last_version + 1
 
 
-@pytest.mark.xfail(strict=True, reason=CHECKPOINT_BUG)
 def test_rerun_exports_the_generator_it_resumed(resumed):
   workdir, last_version, _ = resumed
   assert_same_variables(os.path.join(workdir, "export", str(last_version + 1)),

@@ -22,13 +22,14 @@ def is_prepared(data_dir: str) -> bool:
   return os.path.isfile(os.path.join(data_dir, tfrecord_schema.METADATA_FILE))
 
 
-def _log_generation(done: int, total: int, _start=[]) -> None:  # pylint: disable=dangerous-default-value
-  del _start
-  logging.info("shapes: %d/%d images", done, total)
+def _log_generation(done: int, total: int) -> None:
+  logging.info("generating shapes: %d/%d images", done, total)
 
 
-def _log_conversion(p) -> None:
-  logging.info("%s", p)
+def _log_conversion(p: tfrecord_writer.Progress) -> None:
+  eta = progress_lib.format_duration(p.eta_s) if p.eta_s is not None else "?"
+  logging.info("preparing TFRecords: %d/%s images (%d skipped) | %.0f img/s "
+               "| ETA %s", p.processed, p.total or "?", p.skipped, p.rate, eta)
 
 
 def ensure_shapes_generated(config: Config) -> None:
@@ -57,5 +58,9 @@ def ensure_prepared(config: Config) -> str:
                config.raw_data_dir, config.data_dir)
   summary = tfrecord_writer.convert(source, config.data_dir,
                                     progress=_log_conversion)
-  logging.info("Prepared: %s", summary)
+  logging.info("Prepared %s: %s examples, %d skipped (%s), vocabulary of %d "
+               "in %s", config.data_dir, summary.num_examples,
+               sum(summary.skipped.values()), summary.skipped or "none",
+               summary.vocab_size, progress_lib.format_duration(
+                   summary.elapsed_s))
   return config.data_dir

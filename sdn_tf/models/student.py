@@ -164,15 +164,30 @@ class Student(keras.Model):
         self._top_shape[0] * self._top_shape[1] * self._top_shape[2],
         activation="relu", name=top.mirror_name)
     # Every other point, top-down; each layer's output has the point's shape.
-    self.mirror_layers = [self._mirror_layer(p)
-                          for p in reversed(vgg_spec.MIRROR_POINTS[:-1])]
+    # Layers and weights are attributes, not list or dict items: Keras 3
+    # leaves the latter out of tf.train.Checkpoint (keras-team/keras#18398).
+    self._mirror_order = tuple(
+        p.mirror_name for p in reversed(vgg_spec.MIRROR_POINTS[:-1]))
+    for point in reversed(vgg_spec.MIRROR_POINTS[:-1]):
+      setattr(self, point.mirror_name, self._mirror_layer(point))
     if calibrated_outputs:
-      self.output_scales = {
-          p.name: self.add_weight(shape=(p.channels,), initializer="ones",
-                                  trainable=False, name=f"{p.name}_scale")
-          for p in vgg_spec.MIRROR_POINTS}
+      for p in vgg_spec.MIRROR_POINTS:
+        setattr(self, f"{p.name}_scale",
+                self.add_weight(shape=(p.channels,), initializer="ones",
+                                trainable=False, name=f"{p.name}_scale"))
       self.image_shift = self.add_weight(shape=(3,), initializer="zeros",
                                          trainable=False, name="image_shift")
+
+  @property
+  def mirror_layers(self):
+    """Every mirror layer below the top dense, top-down."""
+    return tuple(getattr(self, name) for name in self._mirror_order)
+
+  @property
+  def output_scales(self):
+    """{point name: per-channel output scale} (calibrated outputs only)."""
+    return {p.name: getattr(self, f"{p.name}_scale")
+            for p in vgg_spec.MIRROR_POINTS}
 
   def _mirror_layer(self, point: vgg_spec.MirrorPoint) -> layers.Layer:
     """The layer producing `point`'s shape from the point above it."""

@@ -44,9 +44,11 @@ class CnnRnnEncoder(keras.layers.Layer):
     self.pool = 3 if tokenizer.mode == "char" else 1
     self.token_embedding = layers.Embedding(tokenizer.num_ids, token_dim,
                                             name="token_embedding")
-    self.convs = [layers.Conv1D(conv_filters, 3, padding="same",
-                                activation="relu", name=f"conv{i}")
-                  for i in (1, 2)]
+    # Attributes, not a list: Keras 3 leaves list items out of checkpoints.
+    self.conv1 = layers.Conv1D(conv_filters, 3, padding="same",
+                               activation="relu", name="conv1")
+    self.conv2 = layers.Conv1D(conv_filters, 3, padding="same",
+                               activation="relu", name="conv2")
     self.rnn = layers.Bidirectional(layers.GRU(rnn_units), name="birnn")
     self.projection = layers.Dense(output_dim, name="projection")
 
@@ -61,7 +63,7 @@ class CnnRnnEncoder(keras.layers.Layer):
     """Token ids -> embedding [batch, output_dim]."""
     mask = tf.cast(tokenizer_lib.padding_mask(ids), tf.float32)[..., None]
     x = self.token_embedding(ids)
-    for conv in self.convs:
+    for conv in (self.conv1, self.conv2):
       x = conv(x)
       if self.pool > 1:
         x = tf.nn.max_pool1d(x, self.pool, self.pool, "SAME")
