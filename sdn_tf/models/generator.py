@@ -25,6 +25,10 @@ class TextToImage(keras.Model):
     self.encoder = encoder
     self.student = student
 
+  def build(self, *args, **kwargs):
+    # Sublayers build on their first call (`build_for`); nothing to do here.
+    self.built = True
+
   @property
   def input_key(self) -> str:
     """The batch feature the encoder reads: "caption" or "embedding"."""
