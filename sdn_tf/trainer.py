@@ -16,6 +16,7 @@ checkpoint). Layout of a work dir:
 
 import math
 import os
+import shutil
 import tempfile
 import time
 from typing import Dict, Optional
@@ -56,8 +57,8 @@ def stage_steps(config: Config, metadata: Dict) -> Dict[int, int]:
 class TrainState:
   """Everything a checkpoint holds, created under the strategy's scope."""
 
-  def __init__(self, config: Config, data_dir: str,
-               teacher_weights, embedding_dim: Optional[int]):
+  def __init__(self, config: Config, data_dir: str, teacher_weights,
+               embedding_dim: Optional[int], steps: Dict[int, int]):
     self.teacher = teacher_lib.build_teacher(
         config.image_size, teacher_weights, config.teacher_pooling)
     self.generator = generator_lib.make_generator(config, data_dir,
@@ -66,7 +67,7 @@ class TrainState:
     self.scales = (losses.RunningScale(
         set(config.stage1_point_names) | set(config.stage2_point_names),
         name="point_scales") if config.normalize_points else None)
-    self.optimizers = {stage: _make_optimizer(config, steps=None)
+    self.optimizers = {stage: _make_optimizer(config, steps[stage])
                        for stage in (STAGE_ONE, STAGE_TWO)}
     # Slot variables made here, under the scope: made by the first
     # apply_gradients inside the tf.function instead, their MirroredStrategy
@@ -89,20 +90,20 @@ class TrainState:
     return sum(int(o.iterations.numpy()) for o in self.optimizers.values())
 
 
-def _make_optimizer(config: Config, steps: Optional[int]):
+def _make_optimizer(config: Config, steps: int):
+  """Adam with the stage's learning-rate schedule over its `steps`.
+
+  The schedule is given at construction: replacing an optimizer's learning
+  rate later breaks its checkpointing (Keras rewrites its variable list).
+  """
   learning_rate = config.learning_rate
+  if config.lr_schedule == "cosine":
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(steps, 1), alpha=0.05)
   optimizer = keras.optimizers.Adam(learning_rate)
   if config.precision == "mixed_float16":
     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
   return optimizer
-
-
-def _set_schedule(optimizer, config: Config, steps: int) -> None:
-  """Cosine decay over the stage's steps, keyed on the optimizer's step."""
-  if config.lr_schedule == "cosine":
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    inner.learning_rate = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(steps, 1), alpha=0.05)
 
 
 def current_learning_rate(optimizer) -> float:
@@ -131,7 +132,6 @@ def run_stage(stage: int, total_steps: int, config: Config, state: TrainState,
               eval_batch: Optional[Dict]) -> None:
   """Runs one stage from the optimizer's current step to `total_steps`."""
   optimizer = state.optimizers[stage]
-  _set_schedule(optimizer, config, total_steps)
   step = int(optimizer.iterations.numpy())
   if step >= total_steps:
     return
@@ -179,6 +179,22 @@ def run_stage(stage: int, total_steps: int, config: Config, state: TrainState,
     raise
 
 
+def chief_first(chief: bool, make, ready, what: str,
+                timeout_s: float = 6 * 3600, poll_s: float = 5.0):
+  """Runs `make` on the chief; other workers wait until `ready()`, then run it.
+
+  For shared files (prepared data, the pretrained teacher) that every worker
+  needs but only one must write; `make` finds them ready on the others.
+  """
+  if not chief:
+    start = time.monotonic()
+    while not ready():
+      if time.monotonic() - start > timeout_s:
+        raise TimeoutError(f"waited {timeout_s:.0f}s for the chief to {what}")
+      time.sleep(poll_s)
+  return make()
+
+
 def calibrate_student(state: TrainState, config: Config, data_dir: str,
                       num_images: int = 128) -> None:
   """Measures the student's output constants on the teacher (fresh runs)."""
@@ -203,17 +219,25 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
   chief = distribute.is_chief(strategy)
   os.makedirs(workdir, exist_ok=True)
   keras.utils.set_random_seed(config.seed)
-  data_dir = preparation.ensure_prepared(config)
+  data_dir = chief_first(
+      chief, lambda: preparation.ensure_prepared(config),
+      lambda: preparation.is_prepared(config.data_dir), "prepare the data")
   metadata = input_pipeline.read_metadata(data_dir)
   if chief:
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json())
-  teacher_weights = teacher_pretraining.resolve_teacher_weights(
-      config, workdir, data_dir)
+  teacher_weights = chief_first(
+      chief,
+      lambda: teacher_pretraining.resolve_teacher_weights(config, workdir,
+                                                          data_dir),
+      lambda: (config.teacher_weights != "pretrain" or os.path.exists(
+          teacher_pretraining.cached_paths(workdir)[0])),
+      "pretrain the teacher")
 
+  steps = stage_steps(config, metadata)
   with strategy.scope():
     state = TrainState(config, data_dir, teacher_weights,
-                       metadata.get("embedding_dim"))
+                       metadata.get("embedding_dim"), steps)
   manager = tf.train.CheckpointManager(
       state.checkpoint, _checkpoint_dir(workdir, strategy),
       max_to_keep=config.keep_checkpoints)
@@ -231,7 +255,6 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
   summaries.write_config(writer, config)
   eval_batch = (summaries.fixed_eval_batch(config, data_dir)
                 if chief and config.num_eval_captions else None)
-  steps = stage_steps(config, metadata)
   for stage in (STAGE_ONE, STAGE_TWO):
     # Stage I is never re-entered once Stage II has begun. Stage II is, even
     # when done: a rerun with more --stage2_steps trains on from the saved
@@ -245,6 +268,9 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
       state.stage.assign(stage + 1)
       manager.save(checkpoint_number=state.global_step())
   writer.flush()
+  if not chief:
+    # A non-chief's checkpoints only kept the collectives in step.
+    shutil.rmtree(manager.directory, ignore_errors=True)
 
   if not (config.export and chief):
     return None
