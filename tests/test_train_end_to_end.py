@@ -33,9 +33,10 @@ import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE_CFG = "configs/shapes_smoke.cfg"
-# The cfg's 4 Stage-I steps log the loss twice; 8 steps log it 4 times, so
-# the trend is measured over 6 steps of training.
-STAGE1_STEPS = 8
+# The cfg's 4 Stage-I steps log the loss twice; 16 steps log it 8 times, so
+# the trend is measured over 12 steps of training at the cfg's rate.
+STAGE1_STEPS = 16
+STAGE1_LOG_STEPS = list(range(2, STAGE1_STEPS + 1, 2))
 STAGE2_STEPS = 4  # As in the cfg.
 IMAGE_SIZE = 32  # As in the cfg.
 # A hang must fail the test, not CI. The smoke run takes 1-2 minutes here.
@@ -193,7 +194,7 @@ def assert_same_variables(got: str, expected: str) -> None:
 
 def test_training_logs_every_stage(smoke):
   steps = [int(m.group(1)) for m in STAGE1_PROGRESS.finditer(smoke.run.output)]
-  assert steps == [2, 4, 6, 8], tail(smoke.run)
+  assert steps == STAGE1_LOG_STEPS, tail(smoke.run)
   steps = [int(m.group(1)) for m in STAGE2_PROGRESS.finditer(smoke.run.output)]
   assert steps == [2, 4], tail(smoke.run)
   assert "Traceback" not in smoke.run.output
@@ -202,12 +203,13 @@ def test_training_logs_every_stage(smoke):
 def test_stage1_loss_goes_down(smoke):
   _, scalars = read_events(os.path.join(smoke.workdir, "train"))
   losses = sorted(scalars["stage1/loss"])
-  assert [step for step, _ in losses] == [2, 4, 6, 8]
+  assert [step for step, _ in losses] == STAGE1_LOG_STEPS
   values = [value for _, value in losses]
   assert all(np.isfinite(values)), values
-  # Each value is the mean over 2 steps; after 6 more steps of Adam at the
-  # cfg's rate the loss must be clearly lower, not lower by batch noise.
-  assert values[-1] < 0.95 * values[0], values
+  # Each value is the mean over 2 steps of batch 4, so single values are
+  # noisy: compare the first two with the last two. Measured here: about
+  # 70 -> 30 at the cfg's rate; at 5e-4 the loss stays put over 16 steps.
+  assert np.mean(values[-2:]) < 0.8 * np.mean(values[:2]), values
 
 
 def test_checkpoints_and_config_are_written(smoke):
@@ -232,7 +234,7 @@ def test_tensorboard_holds_losses_speed_images_and_text(smoke):
   assert {"stage1/samples", "stage2/samples"} <= tags["images"], dict(tags)
   assert {"config", "stage1/captions"} <= tags["text"], dict(tags)
   learning_rates = [value for _, value in scalars["stage1/learning_rate"]]
-  assert learning_rates and all(r == pytest.approx(5e-4)
+  assert learning_rates and all(r == pytest.approx(3e-3)
                                 for r in learning_rates)
   assert all(value > 0 for _, value in scalars["stage1/images_per_sec"])
 
