@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
+from sdn_tf import progress  # pylint: disable=g-import-not-at-top
 from sdn_tf.data import shapes  # pylint: disable=g-import-not-at-top
 
 _PROG = "make_shapes.py"
@@ -73,7 +74,8 @@ class _ProgressPrinter:
     self._last = now
     rate = done / max(now - self._start, 1e-9)
     eta = (total - done) / rate
-    print(f"{done}/{total} images  {rate:.0f} images/s  ETA {eta:.0f}s",
+    print(f"{done}/{total} images  {rate:.0f} images/s  "
+          f"ETA {progress.format_duration(eta)}",
           flush=True)
 
 

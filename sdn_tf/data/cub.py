@@ -134,6 +134,16 @@ def _text_dir_candidates(data_dir: str, root: str) -> List[str]:
   return list(dict.fromkeys(dirs))
 
 
+def _require_every_id(image_paths, table, root: str, filename: str,
+                      what: str) -> None:
+  """Raises LayoutError naming `filename` if it lacks an image id."""
+  missing = sorted(set(image_paths) - set(table))
+  if missing:
+    raise common.LayoutError(
+        f"{os.path.join(root, filename)} has {what} for image id "
+        f"{missing[0]} (and {len(missing) - 1} more)")
+
+
 def read_tables(root: str, with_official_split: bool,
                 with_boxes: bool) -> CubTables:
   """Parses the index files of a CUB-layout data set.
@@ -153,11 +163,8 @@ def read_tables(root: str, with_official_split: bool,
   image_classes = _read_table(root, "image_class_labels.txt", int)
   class_dirs = {int(k): v for k, v in
                 _read_table(root, "classes.txt", str).items()}
-  missing = sorted(set(image_paths) - set(image_classes))
-  if missing:
-    raise common.LayoutError(
-        f"{os.path.join(root, 'image_class_labels.txt')} has no class for "
-        f"image id {missing[0]} (and {len(missing) - 1} more)")
+  _require_every_id(image_paths, image_classes, root,
+                    "image_class_labels.txt", "no class")
   unknown = sorted(set(image_classes.values()) - set(class_dirs))
   if unknown:
     raise common.LayoutError(
@@ -167,11 +174,8 @@ def read_tables(root: str, with_official_split: bool,
   if with_official_split:
     is_train = {k: bool(v) for k, v in
                 _read_table(root, "train_test_split.txt", int).items()}
-    missing = sorted(set(image_paths) - set(is_train))
-    if missing:
-      raise common.LayoutError(
-          f"{os.path.join(root, 'train_test_split.txt')} has no entry for "
-          f"image id {missing[0]} (and {len(missing) - 1} more)")
+    _require_every_id(image_paths, is_train, root, "train_test_split.txt",
+                      "no entry")
   boxes = None
   if with_boxes and os.path.isfile(os.path.join(root, "bounding_boxes.txt")):
     boxes = _read_table(root, "bounding_boxes.txt", _parse_box)
