@@ -20,6 +20,7 @@ from absl import logging
 import numpy as np
 
 from sdn_tf import cli
+from sdn_tf import exported_model
 from sdn_tf import image_grid
 from sdn_tf.config import ConfigError
 
@@ -34,59 +35,6 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the first image of a row.")
 _OUT = flags.DEFINE_string("out", "samples.png", "PNG file to write.")
 
 
-def resolve_model_dir(model_dir: str) -> str:
-  """The SavedModel dir `model_dir` names: itself, or its highest numbered
-  version that holds a SavedModel (one still being written has none yet).
-
-  Raises:
-    ConfigError: naming --model_dir, when there is no SavedModel there.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if not model_dir:
-    raise ConfigError("model_dir", "required")
-  if not os.path.isdir(model_dir):
-    raise ConfigError("model_dir", f"{model_dir} is not a directory")
-  if tf.saved_model.contains_saved_model(model_dir):
-    return model_dir
-  versions = [int(n) for n in os.listdir(model_dir) if n.isdigit()
-              and tf.saved_model.contains_saved_model(
-                  os.path.join(model_dir, n))]
-  if not versions:
-    raise ConfigError("model_dir", f"no SavedModel in {model_dir} nor in a "
-                      f"numbered version dir under it")
-  return os.path.join(model_dir, str(max(versions)))
-
-
-def _to_bytes(caption: str) -> bytes:
-  # Arguments that are not valid UTF-8 reach Python as surrogate escapes;
-  # they go to the model as the bytes the user gave.
-  return caption.encode("utf-8", "surrogateescape")
-
-
-def generate(model_dir: str, captions: Sequence[str], num_samples: int,
-             seed: int) -> np.ndarray:
-  """uint8 images [len(captions), num_samples, R, R, 3] from `generate`."""
-  # tf-text registers the tokenizer's ops, which the SavedModel's graph uses.
-  # pylint: disable=g-import-not-at-top,unused-import
-  import tensorflow_text
-  import tensorflow as tf
-  # pylint: enable=g-import-not-at-top,unused-import
-  model = tf.saved_model.load(model_dir)
-  signature = model.signatures["generate"]
-  inputs = signature.structured_input_signature[1]
-  if "text" not in inputs:
-    raise ConfigError("model_dir", f"the model in {model_dir} takes "
-                      f"{', '.join(sorted(inputs))}, not caption text "
-                      f"(trained with --text_encoder=precomputed?)")
-  # Row-major: the num_samples seeds of one caption sit next to each other.
-  texts = [_to_bytes(c) for c in captions for _ in range(num_samples)]
-  seeds = [seed + j for _ in captions for j in range(num_samples)]
-  outputs = signature(text=tf.constant(texts, tf.string),
-                      seed=tf.constant(seeds, tf.int64))
-  images = outputs["image"].numpy()
-  return images.reshape((len(captions), num_samples) + images.shape[1:])
-
-
 def sample_grid(model_dir: str, captions: Sequence[str], num_samples: int = 4,
                 seed: int = 0) -> np.ndarray:
   """The captioned grid, uint8 [height, width, 3]; see the module doc."""
@@ -94,12 +42,12 @@ def sample_grid(model_dir: str, captions: Sequence[str], num_samples: int = 4,
     raise ConfigError("text", "give at least one caption")
   if num_samples < 1:
     raise ConfigError("num_samples", f"must be >= 1, got {num_samples}")
-  path = resolve_model_dir(model_dir)
+  path = exported_model.resolve_model_dir(model_dir)
   logging.info("Drawing %d caption(s) x %d sample(s) with %s", len(captions),
                num_samples, path)
-  images = generate(path, captions, num_samples, seed)
+  images = exported_model.generate(path, captions, num_samples, seed)
   header = [f"seed {seed + j}" for j in range(num_samples)]
-  shown = [_to_bytes(c).decode("utf-8", "replace") for c in captions]
+  shown = [exported_model.to_bytes(c).decode("utf-8", "replace") for c in captions]
   return image_grid.captioned_rows(list(images), shown, header=header)
 
 
