@@ -14,6 +14,8 @@ from typing import Any, Dict, Optional, Tuple
 
 from sdn_tf.models import vgg_spec
 
+DISTANCES = ("l1", "l2")
+
 
 class ConfigError(ValueError):
   """A bad option value; the message starts with the flag's name."""
@@ -94,7 +96,10 @@ class Config:
   stage2_points: str = option("all", "Stage-II mirror points.")
   point_weights: str = option("", "Per-point loss weights, 'name=w,...' "
                               "(blockN allowed); unnamed points weigh 1.")
-  distance: str = option("l1", "Distance at each point.", ("l1", "l2"))
+  distance: str = option("l1", "Distance at each point.", DISTANCES)
+  point_distances: str = option("", "Per-point distances overriding "
+                                "--distance, 'name=l1|l2,...' (blockN "
+                                "allowed).")
   normalize_points: bool = option(False, "Divide each point's term by a "
                                   "running mean of |teacher activation|.")
   stage2_stage1_weight: float = option(0.0, "Weight of the Stage-I term "
@@ -152,17 +157,34 @@ class Config:
         weights[name] = weight
     return weights
 
+  def distances_for(self, point_names) -> Dict[str, str]:
+    """Distance at each of `point_names` (--distance unless overridden)."""
+    overrides = parse_point_distances(self.point_distances)
+    return {name: overrides.get(name, self.distance) for name in point_names}
+
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
 
-def parse_point_weights(spec: str) -> Dict[str, float]:
-  """'block1=0.5,input=10' -> {point name: weight}."""
-  weights = {}
+def _parse_point_map(spec: str, flag: str, what: str, parse_value):
+  """'block1=a,input=b' -> {point name: parse_value(value)}."""
+  values = {}
   for item in filter(None, (s.strip() for s in spec.split(","))):
     if "=" not in item:
-      raise ConfigError("point_weights", f"expected name=weight, got {item!r}")
+      raise ConfigError(flag, f"expected name={what}, got {item!r}")
     names, value = item.split("=", 1)
+    parsed = parse_value(names, value.strip())
+    try:
+      points = vgg_spec.parse_points(names)
+    except ValueError as e:
+      raise ConfigError(flag, str(e))
+    values.update({p: parsed for p in points})
+  return values
+
+
+def parse_point_weights(spec: str) -> Dict[str, float]:
+  """'block1=0.5,input=10' -> {point name: weight}."""
+  def weight_of(names: str, value: str) -> float:
     try:
       weight = float(value)
     except ValueError:
@@ -173,12 +195,18 @@ def parse_point_weights(spec: str) -> Dict[str, float]:
     if not math.isfinite(weight) or weight < 0:
       raise ConfigError("point_weights", f"weight of {names!r} must be a "
                         f"finite number >= 0, got {value!r}")
-    try:
-      points = vgg_spec.parse_points(names)
-    except ValueError as e:
-      raise ConfigError("point_weights", str(e))
-    weights.update({p: weight for p in points})
-  return weights
+    return weight
+  return _parse_point_map(spec, "point_weights", "weight", weight_of)
+
+
+def parse_point_distances(spec: str) -> Dict[str, str]:
+  """'input=l2' -> {point name: distance}."""
+  def distance_of(names: str, value: str) -> str:
+    if value not in DISTANCES:
+      raise ConfigError("point_distances", f"distance of {names!r} must be "
+                        f"one of {', '.join(DISTANCES)}, got {value!r}")
+    return value
+  return _parse_point_map(spec, "point_distances", "distance", distance_of)
 
 
 def validate(config: Config) -> None:
@@ -199,6 +227,7 @@ def validate(config: Config) -> None:
     except ValueError as e:
       raise ConfigError(name, str(e))
   parse_point_weights(config.point_weights)
+  parse_point_distances(config.point_distances)
   positive = ("batch_size", "learning_rate", "embedding_dim", "fc_units",
               "max_caption_length", "log_every", "image_every",
               "checkpoint_every", "keep_checkpoints", "num_cpu_devices",

@@ -14,12 +14,12 @@ points whose activations are large (deep VGG layers, unscaled) do not drown
 the others.
 """
 
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import keras
 import tensorflow as tf
 
-DISTANCES = ("l1", "l2")
+from sdn_tf.config import DISTANCES
 
 
 def point_distance(predicted: tf.Tensor, target: tf.Tensor,
@@ -39,17 +39,20 @@ def point_distance(predicted: tf.Tensor, target: tf.Tensor,
 
 def multi_level_loss(
     predicted: Mapping[str, tf.Tensor], target: Mapping[str, tf.Tensor],
-    weights: Mapping[str, float], distance: str = "l1",
+    weights: Mapping[str, float],
+    distance: Union[str, Mapping[str, str]] = "l1",
     scales: Optional[Mapping[str, tf.Tensor]] = None,
 ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-  """sum_p w_p * d(predicted_p, target_p) / scale_p, per example.
+  """sum_p w_p * d_p(predicted_p / scale_p, target_p / scale_p), per example.
 
   Args:
     predicted: activations to train, by mirror point name.
     target: the activations they must match, by the same names.
     weights: the points to use and their weights.
-    distance: "l1" or "l2".
-    scales: optional divisor per point (already stop-gradient).
+    distance: "l1" or "l2", for every point or by point name.
+    scales: optional stop-gradient scale per point: the distance is taken
+      in units of it (an l1 term is divided by it, an l2 term by its
+      square), so a term does not depend on its activations' magnitude.
 
   Returns:
     (total [batch], {point: unweighted, unscaled per-example distance}).
@@ -57,10 +60,13 @@ def multi_level_loss(
   total = 0.0
   terms = {}
   for name, weight in weights.items():
-    term = point_distance(predicted[name], target[name], distance)
+    kind = (distance if isinstance(distance, str)
+                           else distance[name])
+    term = point_distance(predicted[name], target[name], kind)
     terms[name] = term
     if scales is not None:
-      term = term / scales[name]
+      power = 2.0 if kind == "l2" else 1.0
+      term = term / scales[name] ** power
     total += weight * term
   return total, terms
 

@@ -31,6 +31,8 @@ class DistillationTask:
     self.scales = scales
     self.stage1_weights = config.weights_for(config.stage1_point_names)
     self.stage2_weights = config.weights_for(config.stage2_point_names)
+    self.distances = config.distances_for(
+        set(config.stage1_point_names) | set(config.stage2_point_names))
     self.num_samples = config.num_diverse_samples
 
   def prepare_inputs(self, batch: Mapping[str, tf.Tensor]):
@@ -71,7 +73,7 @@ class DistillationTask:
     per_sample = 0.0
     if stage == 1 or self.config.stage2_stage1_weight > 0:
       stage1, terms = losses.multi_level_loss(
-          generated, real, self.stage1_weights, self.config.distance, scales)
+          generated, real, self.stage1_weights, self.distances, scales)
       weight = 1.0 if stage == 1 else self.config.stage2_stage1_weight
       per_sample += weight * stage1
       logs.update({f"stage1/{n}": tf.reduce_mean(t) for n, t in terms.items()})
@@ -79,8 +81,7 @@ class DistillationTask:
     if stage == 2:
       on_generated = self.teacher(generated["image"], training=False)
       stage2, terms = losses.multi_level_loss(
-          on_generated, real, self.stage2_weights, self.config.distance,
-          scales)
+          on_generated, real, self.stage2_weights, self.distances, scales)
       per_sample += stage2
       logs.update({f"stage2/{n}": tf.reduce_mean(t) for n, t in terms.items()})
       logs["stage2/total"] = tf.reduce_mean(stage2)

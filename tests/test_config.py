@@ -153,6 +153,9 @@ def test_bad_flag_syntax_gives_flag_errors(args, flag):
     (dict(point_weights="input=heavy"), "point_weights"),
     (dict(point_weights="input=-1"), "point_weights"),
     (dict(point_weights="input=nan"), "point_weights"),
+    (dict(point_distances="input=l3"), "point_distances"),
+    (dict(point_distances="block9=l2"), "point_distances"),
+    (dict(point_distances="l2"), "point_distances"),
     (dict(normalization="none", conditional_norm=True), "conditional_norm"),
     (dict(num_diverse_samples=2), "num_diverse_samples"),
     (dict(num_diverse_samples=0), "num_diverse_samples"),
@@ -229,6 +232,13 @@ def test_weights_for_by_hand():
   weights = config.weights_for(config.stage1_point_names)
   assert list(weights) == list(vgg_spec.POINT_NAMES)
   assert sum(weights.values()) == 22 - 5 + 10 + 3 * 0.5 + 3
+
+
+def test_distances_for_by_hand():
+  config = Config(distance="l1", point_distances="input=l2, block5=l2")
+  assert config.distances_for(["input", "block1_conv1", "block5_pool"]) == {
+      "input": "l2", "block1_conv1": "l1", "block5_pool": "l2"}
+  assert Config(distance="l2").distances_for(["input"]) == {"input": "l2"}
 
 
 def test_every_field_has_help_and_a_valid_default():

@@ -75,11 +75,24 @@ def test_multi_level_loss_l2_and_scales_by_hand():
             "block5_pool": tf.constant(100.0)}
   total, terms = losses.multi_level_loss(
       predicted, target, {"input": 1.0, "block1_conv1": 3.0}, "l2", scales)
-  # input: l2 [4.5, 2] / 4; block1_conv1: l2 [4, 0] / 0.5 * 3.
-  np.testing.assert_allclose(total, [4.5 / 4 + 24.0, 2 / 4 + 0.0])
+  # l2 terms are divided by the squared scale (the distance of x / scale):
+  # input: [4.5, 2] / 16; block1_conv1: [4, 0] / 0.25 * 3.
+  np.testing.assert_allclose(total, [4.5 / 16 + 48.0, 2 / 16 + 0.0])
   # The terms are unweighted and unscaled.
   np.testing.assert_allclose(terms["input"], L2)
   np.testing.assert_allclose(terms["block1_conv1"], [4.0, 0.0])
+
+
+def test_multi_level_loss_distance_per_point_by_hand():
+  predicted, target = _pair()
+  scales = {"input": tf.constant(2.0), "block1_conv1": tf.constant(0.5)}
+  total, terms = losses.multi_level_loss(
+      predicted, target, {"input": 1.0, "block1_conv1": 3.0},
+      {"input": "l2", "block1_conv1": "l1"}, scales)
+  # input: l2 [4.5, 2] / 2^2; block1_conv1: l1 [2, 0] / 0.5 * 3.
+  np.testing.assert_allclose(total, [4.5 / 4 + 12.0, 2 / 4 + 0.0])
+  np.testing.assert_allclose(terms["input"], L2)
+  np.testing.assert_allclose(terms["block1_conv1"], [2.0, 0.0])
 
 
 def test_multi_level_loss_gradient_reaches_predictions_only_weighted():

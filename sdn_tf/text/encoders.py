@@ -27,10 +27,14 @@ ENCODERS = ("trainable", "precomputed", "hub")
 
 
 class CnnRnnEncoder(keras.layers.Layer):
-  """Raw strings -> [batch, output_dim]: tokens, conv, BiGRU, projection.
+  """Raw strings -> [batch, output_dim]: tokens, conv, BiGRU, mean, projection.
 
   In char mode the conv stack pools by 3 twice (as char-CNN-RNN does), so
-  the GRU reads about a ninth as many steps.
+  the GRU reads about a ninth as many steps. As in Reed et al.'s
+  char-CNN-RNN, the embedding is the GRU's hidden state averaged over the
+  caption's steps, not its last state: every word then reaches the
+  embedding directly, which a freshly initialised GRU's last state does
+  not give (it forgets the start of the caption).
   """
 
   input_key = "caption"
@@ -49,7 +53,9 @@ class CnnRnnEncoder(keras.layers.Layer):
                                activation="relu", name="conv1")
     self.conv2 = layers.Conv1D(conv_filters, 3, padding="same",
                                activation="relu", name="conv2")
-    self.rnn = layers.Bidirectional(layers.GRU(rnn_units), name="birnn")
+    self.rnn = layers.Bidirectional(layers.GRU(rnn_units,
+                                               return_sequences=True),
+                                    name="birnn")
     self.projection = layers.Dense(output_dim, name="projection")
 
   def call(self, texts, training=False):
@@ -72,7 +78,9 @@ class CnnRnnEncoder(keras.layers.Layer):
     # rather than none, which it cannot reduce.
     mask = tf.concat([tf.ones_like(mask[:, :1]), mask[:, 1:]], axis=1)
     x = self.rnn(x, mask=tf.cast(mask[..., 0], tf.bool), training=training)
-    return self.projection(x)
+    mask = tf.cast(mask, x.dtype)
+    mean = tf.reduce_sum(x * mask, axis=1) / tf.reduce_sum(mask, axis=1)
+    return self.projection(mean)
 
   def get_config(self):
     config = super().get_config()
