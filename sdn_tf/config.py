@@ -64,6 +64,16 @@ class Config:
   max_caption_length: int = option(32, "Tokens kept per caption (word "
                                    "mode; char mode keeps 8x as many).")
   embedding_dim: int = option(1024, "Size of the caption embedding e.")
+  text_pretrain_steps: int = option(0, "Steps of the trainable encoder's "
+                                    "alignment pretraining against the "
+                                    "teacher (0 = none).")
+  text_pretrain_point: str = option("block4_pool", "Teacher point whose "
+                                    "features the encoder learns to "
+                                    "predict.", vgg_spec.POINT_NAMES)
+  text_pretrain_images: int = option(2048, "Training images whose teacher "
+                                     "features the pretraining uses.")
+  text_pretrain_learning_rate: float = option(1e-3, "Adam learning rate of "
+                                              "the text pretraining.")
   # --- Student ------------------------------------------------------------
   noise_dim: int = option(0, "Size of the noise z (0 = the reference: "
                           "no noise).")
@@ -231,12 +241,14 @@ def validate(config: Config) -> None:
   positive = ("batch_size", "learning_rate", "embedding_dim", "fc_units",
               "max_caption_length", "log_every", "image_every",
               "checkpoint_every", "keep_checkpoints", "num_cpu_devices",
-              "num_diverse_samples")
+              "num_diverse_samples", "text_pretrain_images",
+              "text_pretrain_learning_rate")
   for name in positive:
     if getattr(config, name) <= 0:
       raise ConfigError(name, f"must be > 0, got {getattr(config, name)}")
   non_negative = ("noise_dim", "stage1_steps", "stage2_steps", "stage1_epochs",
-                  "stage2_epochs", "pretrain_steps", "stage2_stage1_weight",
+                  "stage2_epochs", "pretrain_steps", "text_pretrain_steps",
+                  "stage2_stage1_weight",
                   "diverse_mean_weight", "shapes_num_train", "shapes_num_test",
                   "num_eval_captions")
   for name in non_negative:
@@ -248,6 +260,10 @@ def validate(config: Config) -> None:
   if config.num_diverse_samples > 1 and config.noise_dim == 0:
     raise ConfigError("num_diverse_samples", "K > 1 needs noise: set "
                       "--noise_dim > 0")
+  if config.text_pretrain_steps and config.text_encoder != "trainable":
+    raise ConfigError("text_pretrain_steps", "only the trainable encoder "
+                      "is pretrained; set it to 0 with --text_encoder="
+                      f"{config.text_encoder}")
   if config.text_encoder == "hub" and not config.hub_handle:
     raise ConfigError("hub_handle", "required with --text_encoder=hub")
   if config.strategy == "tpu" and config.precision == "mixed_float16":

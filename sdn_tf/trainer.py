@@ -31,6 +31,7 @@ from sdn_tf import losses
 from sdn_tf import progress
 from sdn_tf import summaries
 from sdn_tf import teacher_pretraining
+from sdn_tf import text_pretraining
 from sdn_tf import train_steps
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
@@ -234,6 +235,18 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
           teacher_pretraining.cached_paths(workdir)[0])),
       "pretrain the teacher")
 
+  text_encoder_weights = chief_first(
+      chief,
+      lambda: text_pretraining.resolve_encoder_weights(
+          config, workdir, data_dir,
+          lambda: generator_lib.make_encoder(config, data_dir),
+          lambda: teacher_lib.build_teacher(config.image_size,
+                                            teacher_weights,
+                                            config.teacher_pooling)),
+      lambda: (not config.text_pretrain_steps or os.path.exists(
+          text_pretraining.cached_paths(workdir)[0])),
+      "pretrain the text encoder")
+
   steps = stage_steps(config, metadata)
   with strategy.scope():
     state = TrainState(config, data_dir, teacher_weights,
@@ -248,8 +261,13 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
     state.checkpoint.restore(latest).expect_partial()
     logging.info("Resumed from %s (stage %d, step %d)", latest,
                  int(state.stage.numpy()), state.global_step())
-  elif config.calibrated_outputs:
-    calibrate_student(state, config, data_dir)
+  else:
+    if text_encoder_weights:
+      text_pretraining.load_encoder_weights(state.generator.encoder,
+                                            text_encoder_weights)
+      logging.info("Text encoder starts from %s", text_encoder_weights)
+    if config.calibrated_outputs:
+      calibrate_student(state, config, data_dir)
 
   writer = summaries.make_writer(workdir, chief)
   summaries.write_config(writer, config)

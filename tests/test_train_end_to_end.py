@@ -225,6 +225,18 @@ def test_checkpoints_and_config_are_written(smoke):
   assert export_versions(smoke.workdir)[0] == 1
 
 
+def test_text_encoder_is_pretrained_and_cached(smoke):
+  assert "Text pretraining done" in smoke.run.output, tail(smoke.run)
+  assert "Text encoder starts from" in smoke.run.output, tail(smoke.run)
+  folder = os.path.join(smoke.workdir, "text_encoder")
+  assert os.path.exists(os.path.join(folder, "encoder_weights.npz"))
+  with open(os.path.join(folder, "encoder_pretraining.json")) as f:
+    report = json.load(f)
+  assert report["steps"] == 4 and report["images"] == 16
+  assert report["point"] == "block4_pool"
+  assert np.isfinite(report["test_variance_explained"])
+
+
 def test_tensorboard_holds_losses_speed_images_and_text(smoke):
   tags, scalars = read_events(os.path.join(smoke.workdir, "train"))
   expected_scalars = {
@@ -420,6 +432,8 @@ def test_rerun_resumes_without_training_again(resumed):
   assert latest_checkpoint_number(workdir) == final
   assert "Generating the shapes data set" not in run.output
   assert "Reusing the pretrained teacher" in run.output
+  assert "Text pretraining" not in run.output
+  assert "Reusing the pretrained text encoder" in run.output
   assert export_versions(workdir)[-1] == last_version + 1
 
 

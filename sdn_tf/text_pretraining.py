@@ -1,0 +1,211 @@
+"""Alignment pre-training of the text encoder against the frozen teacher.
+
+METHOD.md allows "an optional alignment pre-training of E against the
+teacher's high-level features of the paired image". Trained only through
+the student's sixteen layers, a fresh encoder is what holds Stage I back:
+on the built-in shapes the same student, fed the attributes as one-hot
+vectors, drew the right colour, position and size for 42% of test captions
+after 200 steps, while from captions through a fresh encoder it drew no
+object at all (docs/METHOD_NOTES.md). So before Stage I the encoder learns
+to predict, from a caption, the teacher's activations at one mirror point
+(`--text_pretrain_point`) of the paired image: a linear head on the
+embedding, squared error on standardised features. The features are
+computed once for `--text_pretrain_images` training images; a step then
+costs only the encoder's work (milliseconds), so a thousand steps take
+about a minute on a CPU.
+
+The head is thrown away; the encoder's weights are cached in the work dir
+(`text_encoder/`), like the pretrained teacher, so a rerun reuses them.
+"""
+
+import json
+import os
+import time
+from typing import Dict, List, Tuple
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sdn_tf import progress
+from sdn_tf.config import Config
+from sdn_tf.data import input_pipeline
+from sdn_tf.models import teacher as teacher_lib
+
+WEIGHTS_NAME = "encoder_weights.npz"
+REPORT_NAME = "encoder_pretraining.json"
+_BATCH = 64
+_FEATURE_BATCH = 64
+_LOG_EVERY = 100
+
+
+def cached_paths(workdir: str) -> Tuple[str, str]:
+  folder = os.path.join(workdir, "text_encoder")
+  return os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, REPORT_NAME)
+
+
+def teacher_features(teacher: keras.Model, config: Config, data_dir: str,
+                     split: str, num_images: int
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+  """(captions [N, C] bytes, flattened teacher features [N, D] float32).
+
+  The first `num_images` images of `split` in file order; an image with
+  fewer than C captions repeats its first one.
+  """
+  # One element per (image, caption), in order: an image's captions are
+  # consecutive, and may straddle two batches.
+  dataset = input_pipeline.make_dataset(
+      data_dir, split, global_batch_size=_FEATURE_BATCH,
+      image_size=config.image_size, training=False, all_captions=True,
+      deterministic=True, seed=config.seed, drop_remainder=False)
+  captions: Dict[bytes, List[bytes]] = {}
+  features: List[np.ndarray] = []
+  for batch in dataset:
+    ids = batch["id"].numpy()
+    new = [i for i, image_id in enumerate(ids)
+           if image_id not in captions and image_id not in ids[:i]]
+    for image_id, caption in zip(ids, batch["caption"].numpy()):
+      captions.setdefault(image_id, []).append(caption)
+    if new and len(features) < num_images:
+      images = teacher_lib.to_teacher_space(
+          tf.gather(batch["image"], new), config.input_scaling)
+      point = teacher(images, training=False)[config.text_pretrain_point]
+      features.extend(tf.reshape(tf.cast(point, tf.float32),
+                                 [len(new), -1]).numpy())
+    elif len(features) >= num_images and len(captions) > num_images:
+      break  # The last needed image's captions are all in.
+  kept = list(captions.values())[:num_images]
+  width = max(len(c) for c in kept)
+  table = np.array([c + [c[0]] * (width - len(c)) for c in kept],
+                   dtype=object)
+  return table, np.stack(features[:num_images])
+
+
+def _standardise(train: np.ndarray, *others: np.ndarray):
+  mean = train.mean(axis=0)
+  std = train.std(axis=0) + 1e-3
+  return [(x - mean) / std for x in (train,) + others]
+
+
+def _variance_explained(predicted: np.ndarray, target: np.ndarray) -> float:
+  # Targets are standardised on the training set: their variance is ~1.
+  residual = np.mean((predicted - target) ** 2)
+  return float(1.0 - residual / np.mean(np.square(target - target.mean(0))))
+
+
+def pretrain_encoder(encoder: keras.layers.Layer, teacher: keras.Model,
+                     config: Config, data_dir: str) -> Dict:
+  """Trains `encoder` in place to predict the teacher's features; a report."""
+  start = time.monotonic()
+  num_images = config.text_pretrain_images
+  train_captions, train_targets = teacher_features(
+      teacher, config, data_dir, "train", num_images)
+  test_captions, test_targets = teacher_features(
+      teacher, config, data_dir, "test", max(num_images // 8, _BATCH))
+  train_targets, test_targets = _standardise(train_targets, test_targets)
+  logging.info("Text pretraining: %s features of %d train images in %s",
+               config.text_pretrain_point, len(train_targets),
+               progress.format_duration(time.monotonic() - start))
+
+  head = keras.layers.Dense(train_targets.shape[1], name="alignment_head")
+  # Variables are made here, eagerly, not inside the compiled step.
+  head(tf.cast(encoder(tf.constant(["a"])), tf.float32))
+  optimizer = keras.optimizers.Adam(config.text_pretrain_learning_rate)
+
+  @tf.function(jit_compile=config.jit_compile)
+  def loss_and_gradients(prepared, targets):
+    with tf.GradientTape() as tape:
+      predicted = head(tf.cast(encoder.encode(prepared, training=True),
+                               tf.float32))
+      loss = tf.reduce_mean(tf.square(predicted - targets))
+    variables = encoder.trainable_variables + head.trainable_variables
+    return loss, tape.gradient(loss, variables)
+
+  @tf.function
+  def train_step(texts, targets):
+    loss, gradients = loss_and_gradients(encoder.prepare(texts), targets)
+    optimizer.apply_gradients(zip(
+        gradients, encoder.trainable_variables + head.trainable_variables))
+    return loss
+
+  def predict(captions: np.ndarray) -> np.ndarray:
+    outputs = [head(tf.cast(encoder(tf.constant(list(captions[i:i + 256])),
+                                    training=False), tf.float32)).numpy()
+               for i in range(0, len(captions), 256)]
+    return np.concatenate(outputs)
+
+  rng = np.random.default_rng(config.seed)
+  steps = config.text_pretrain_steps
+  meter = progress.RateMeter(0)
+  losses = []
+  for step in range(1, steps + 1):
+    rows = rng.integers(len(train_targets), size=_BATCH)
+    columns = rng.integers(train_captions.shape[1], size=_BATCH)
+    losses.append(float(train_step(
+        tf.constant(list(train_captions[rows, columns])),
+        tf.constant(train_targets[rows]))))
+    if step % _LOG_EVERY == 0 or step == steps:
+      rate = meter.tick(step)
+      logging.info(progress.progress_line(
+          "text_pretrain", step, steps, {"loss": np.mean(losses[-_LOG_EVERY:])},
+          rate, _BATCH, meter.eta(step, steps)))
+
+  # Mean training loss over the first and the last quarter (<= 100 steps).
+  window = max(1, min(_LOG_EVERY, steps // 4))
+  # Held out: the first caption of each test image.
+  explained = _variance_explained(predict(test_captions[:, 0]), test_targets)
+  report = {"point": config.text_pretrain_point, "steps": steps,
+            "images": int(len(train_targets)),
+            "first_train_loss": float(np.mean(losses[:window])),
+            "final_train_loss": float(np.mean(losses[-window:])),
+            "test_variance_explained": round(explained, 4),
+            "seconds": round(time.monotonic() - start, 1)}
+  logging.info("Text pretraining done: %.1f%% of the held-out images' "
+               "teacher features explained by their captions",
+               100 * explained)
+  return report
+
+
+def save_encoder_weights(encoder: keras.layers.Layer, path: str) -> None:
+  """Writes the encoder's weights (in creation order) to an .npz file."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  arrays = {f"w{i:03d}": keras.ops.convert_to_numpy(w)
+            for i, w in enumerate(encoder.weights)}
+  partial = path + ".partial.npz"
+  np.savez(partial, **arrays)
+  os.replace(partial, path)
+
+
+def load_encoder_weights(encoder: keras.layers.Layer, path: str) -> None:
+  """Assigns the weights `save_encoder_weights` wrote; shapes must agree."""
+  with np.load(path) as arrays:
+    values = [arrays[f"w{i:03d}"] for i in range(len(arrays.files))]
+  weights = encoder.weights
+  if len(values) != len(weights) or any(
+      tuple(v.shape) != tuple(w.shape) for v, w in zip(values, weights)):
+    raise ValueError(f"{path} does not hold this encoder's weights (trained "
+                     f"with other --embedding_dim or tokenizer flags?); "
+                     f"delete it to pretrain again")
+  for weight, value in zip(weights, values):
+    weight.assign(value)
+
+
+def resolve_encoder_weights(config: Config, workdir: str, data_dir: str,
+                            make_encoder, make_teacher):
+  """The pretrained encoder weights' path, pretraining once if not cached.
+
+  Returns None when --text_pretrain_steps is 0.
+  """
+  if not config.text_pretrain_steps:
+    return None
+  weights_path, report_path = cached_paths(workdir)
+  if os.path.exists(weights_path):
+    logging.info("Reusing the pretrained text encoder %s", weights_path)
+    return weights_path
+  encoder = make_encoder()
+  report = pretrain_encoder(encoder, make_teacher(), config, data_dir)
+  save_encoder_weights(encoder, weights_path)
+  with open(report_path, "w") as f:
+    json.dump(report, f, indent=2)
+  return weights_path

@@ -1,0 +1,78 @@
+"""Tests for the text encoder's alignment pretraining (sdn_tf/text_pretraining)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sdn_tf import text_pretraining
+from sdn_tf.config import Config
+from sdn_tf.data import input_pipeline
+from sdn_tf.data import preparation
+from sdn_tf.data import shapes_loader
+from sdn_tf.models import generator as generator_lib
+from sdn_tf.models import teacher as teacher_lib
+
+_IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+  root = tmp_path_factory.mktemp("text_pretraining")
+  config = Config(dataset="shapes", raw_data_dir=str(root / "raw"),
+                  data_dir=str(root / "records"), shapes_num_train=24,
+                  shapes_num_test=32, image_size=_IMAGE_SIZE,
+                  embedding_dim=16, text_pretrain_steps=60,
+                  text_pretrain_images=12, text_pretrain_point="block3_pool",
+                  jit_compile=False)
+  data_dir = preparation.ensure_prepared(config)
+  teacher = teacher_lib.build_teacher(_IMAGE_SIZE, None, "avg")  # random
+  return config, data_dir, teacher
+
+
+def test_features_pair_each_image_with_all_its_captions(setup):
+  config, data_dir, teacher = setup
+  captions, features = text_pretraining.teacher_features(
+      teacher, config, data_dir, "train", 12)
+  assert captions.shape == (12, 10)
+  # block3_pool at R = 32: 4 x 4 x 256.
+  assert features.shape == (12, 4 * 4 * 256)
+  records = shapes_loader.load_shapes(config.raw_data_dir).records()
+  by_captions = {tuple(c.encode() for c in r.captions) for r in records}
+  assert all(tuple(row) in by_captions for row in captions)
+  # The first row's features are the teacher's on that row's image.
+  first = next(iter(input_pipeline.make_dataset(
+      data_dir, "train", global_batch_size=1, image_size=_IMAGE_SIZE,
+      training=False, all_captions=True, deterministic=True)))
+  assert first["caption"].numpy()[0] == captions[0, 0]
+  expected = teacher(teacher_lib.to_teacher_space(first["image"], "caffe"),
+                     training=False)["block3_pool"]
+  np.testing.assert_allclose(features[0], tf.reshape(expected, [-1]),
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_pretraining_fits_the_teacher_features(setup):
+  config, data_dir, teacher = setup
+  encoder = generator_lib.make_encoder(config, data_dir)
+  report = text_pretraining.pretrain_encoder(encoder, teacher, config,
+                                             data_dir)
+  assert report["steps"] == 60 and report["images"] == 12
+  assert report["final_train_loss"] < 0.7 * report["first_train_loss"], report
+  assert np.isfinite(report["test_variance_explained"])
+
+
+def test_weights_round_trip_and_refuse_another_encoder(setup, tmp_path):
+  config, data_dir, _ = setup
+  trained = generator_lib.make_encoder(config, data_dir)
+  fresh = generator_lib.make_encoder(config, data_dir)
+  texts = tf.constant(["a big red circle", "a tiny blue cross"])
+  before = trained(texts)
+  fresh(texts)
+  path = str(tmp_path / "encoder.npz")
+  text_pretraining.save_encoder_weights(trained, path)
+  text_pretraining.load_encoder_weights(fresh, path)
+  np.testing.assert_allclose(fresh(texts), before, rtol=1e-6)
+  other = generator_lib.make_encoder(
+      Config(**{**config.__dict__, "embedding_dim": 8}), data_dir)
+  other(texts)
+  with pytest.raises(ValueError, match="delete it to pretrain again"):
+    text_pretraining.load_encoder_weights(other, path)
