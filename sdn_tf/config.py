@@ -74,6 +74,8 @@ class Config:
                                      "features the pretraining uses.")
   text_pretrain_learning_rate: float = option(1e-3, "Adam learning rate of "
                                               "the text pretraining.")
+  freeze_text_encoder: bool = option(False, "Keep the pretrained text "
+                                     "encoder fixed in Stage I and II.")
   # --- Student ------------------------------------------------------------
   noise_dim: int = option(0, "Size of the noise z (0 = the reference: "
                           "no noise).")
@@ -264,6 +266,9 @@ def validate(config: Config) -> None:
     raise ConfigError("text_pretrain_steps", "only the trainable encoder "
                       "is pretrained; set it to 0 with --text_encoder="
                       f"{config.text_encoder}")
+  if config.freeze_text_encoder and not config.text_pretrain_steps:
+    raise ConfigError("freeze_text_encoder", "would freeze an untrained "
+                      "encoder: set --text_pretrain_steps > 0")
   if config.text_encoder == "hub" and not config.hub_handle:
     raise ConfigError("hub_handle", "required with --text_encoder=hub")
   if config.strategy == "tpu" and config.precision == "mixed_float16":

@@ -65,6 +65,12 @@ class TrainState:
     self.generator = generator_lib.make_generator(config, data_dir,
                                                   embedding_dim)
     self.generator.build_for(2)
+    if config.freeze_text_encoder:
+      # Before the optimizers see the variables. Adam moves every weight by
+      # about the learning rate per step however small its gradient, so a
+      # pretrained encoder left trainable is soon rewritten by the noise of
+      # Stage I's gradients.
+      self.generator.encoder.trainable = False
     self.scales = (losses.RunningScale(
         set(config.stage1_point_names) | set(config.stage2_point_names),
         name="point_scales") if config.normalize_points else None)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from sdn_tf import text_pretraining
+from sdn_tf import trainer
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
@@ -76,3 +77,15 @@ def test_weights_round_trip_and_refuse_another_encoder(setup, tmp_path):
   other(texts)
   with pytest.raises(ValueError, match="delete it to pretrain again"):
     text_pretraining.load_encoder_weights(other, path)
+
+
+def test_a_frozen_encoder_is_not_trained(setup):
+  config, data_dir, _ = setup
+  config = Config(**{**config.__dict__, "freeze_text_encoder": True})
+  state = trainer.TrainState(config, data_dir, None, None,
+                             {trainer.STAGE_ONE: 1, trainer.STAGE_TWO: 1})
+  trained = {id(v) for v in state.generator.trainable_variables}
+  assert state.generator.encoder.weights
+  assert not any(id(w) in trained for w in state.generator.encoder.weights)
+  assert any(id(w) in trained
+             for w in state.generator.student.trainable_variables)
