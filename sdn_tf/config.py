@@ -122,7 +122,10 @@ class Config:
                                       "K samples added to the min.")
   # --- Optimisation --------------------------------------------------------
   batch_size: int = option(32, "Global batch size (all replicas).")
-  learning_rate: float = option(1e-4, "Adam learning rate of both stages.")
+  learning_rate: float = option(1e-4, "Adam learning rate of both stages "
+                                "(see --stage2_learning_rate).")
+  stage2_learning_rate: float = option(0.0, "Stage II's own learning rate "
+                                       "(0 = --learning_rate).")
   lr_schedule: str = option("constant", "Learning-rate schedule within a "
                             "stage.", ("constant", "cosine"))
   stage1_steps: int = option(0, "Stage-I steps (0: use --stage1_epochs).")
@@ -168,6 +171,12 @@ class Config:
       if name in weights:
         weights[name] = weight
     return weights
+
+  def learning_rate_of(self, stage: int) -> float:
+    """The learning rate of Stage `stage` (1 or 2)."""
+    if stage == 2 and self.stage2_learning_rate:
+      return self.stage2_learning_rate
+    return self.learning_rate
 
   def distances_for(self, point_names) -> Dict[str, str]:
     """Distance at each of `point_names` (--distance unless overridden)."""
@@ -249,7 +258,7 @@ def validate(config: Config) -> None:
     if getattr(config, name) <= 0:
       raise ConfigError(name, f"must be > 0, got {getattr(config, name)}")
   non_negative = ("noise_dim", "stage1_steps", "stage2_steps", "stage1_epochs",
-                  "stage2_epochs", "pretrain_steps", "text_pretrain_steps",
+                  "stage2_epochs", "pretrain_steps", "text_pretrain_steps", "stage2_learning_rate",
                   "stage2_stage1_weight",
                   "diverse_mean_weight", "shapes_num_train", "shapes_num_test",
                   "num_eval_captions")

@@ -74,7 +74,7 @@ class TrainState:
     self.scales = (losses.RunningScale(
         set(config.stage1_point_names) | set(config.stage2_point_names),
         name="point_scales") if config.normalize_points else None)
-    self.optimizers = {stage: _make_optimizer(config, steps[stage])
+    self.optimizers = {stage: _make_optimizer(config, steps[stage], stage)
                        for stage in (STAGE_ONE, STAGE_TWO)}
     # Slot variables made here, under the scope: made by the first
     # apply_gradients inside the tf.function instead, their MirroredStrategy
@@ -97,16 +97,16 @@ class TrainState:
     return sum(int(o.iterations.numpy()) for o in self.optimizers.values())
 
 
-def _make_optimizer(config: Config, steps: int):
+def _make_optimizer(config: Config, steps: int, stage: int = STAGE_ONE):
   """Adam with the stage's learning-rate schedule over its `steps`.
 
   The schedule is given at construction: replacing an optimizer's learning
   rate later breaks its checkpointing (Keras rewrites its variable list).
   """
-  learning_rate = config.learning_rate
+  learning_rate = config.learning_rate_of(stage)
   if config.lr_schedule == "cosine":
     learning_rate = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(steps, 1), alpha=0.05)
+        learning_rate, decay_steps=max(steps, 1), alpha=0.05)
   optimizer = keras.optimizers.Adam(learning_rate)
   if config.precision == "mixed_float16":
     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -155,6 +155,7 @@ def test_bad_flag_syntax_gives_flag_errors(args, flag):
     (dict(point_weights="input=nan"), "point_weights"),
     (dict(point_distances="input=l3"), "point_distances"),
     (dict(freeze_text_encoder=True), "freeze_text_encoder"),
+    (dict(stage2_learning_rate=-1e-4), "stage2_learning_rate"),
     (dict(text_encoder="precomputed", text_pretrain_steps=5),
      "text_pretrain_steps"),
     (dict(point_distances="block9=l2"), "point_distances"),

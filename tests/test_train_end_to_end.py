@@ -400,6 +400,28 @@ def test_sample_tool_writes_a_captioned_grid(smoke, tmp_path):
     assert (grid.height, grid.width) == expected.shape[:2]
 
 
+def test_judge_tool_scores_real_and_drawn_images(smoke, tmp_path):
+  raw = os.path.join(os.path.dirname(smoke.workdir), "raw")
+  run = run_module("sdn_tf.judge_shapes",
+                   f"--model_dir={os.path.join(smoke.workdir, 'export')}",
+                   f"--raw_data_dir={raw}", "--num_images=8")
+  assert run.returncode == 0, tail(run)
+  reports = dict(line.split(": ", 1) for line in run.stdout.splitlines()
+                 if ": " in line)
+  assert set(reports) == {"real", "generated", "generated_seen",
+                          "generated_held_out"}, run.stdout
+  # The judge is exact on real images; what the smoke model draws is not
+  # asserted (a few steps at 32 px).
+  assert "all named attributes right 100.0% of 8" in reports["real"]
+  assert "of 8;" in reports["generated"]
+  run = run_module("sdn_tf.judge_shapes",
+                   f"--model_dir={os.path.join(smoke.workdir, 'export')}",
+                   f"--raw_data_dir={tmp_path / 'nowhere'}")
+  assert run.returncode != 0
+  assert "error: --raw_data_dir: " in run.output, tail(run)
+  assert "Traceback" not in run.output
+
+
 def test_sample_errors_name_the_flag(smoke, tmp_path):
   model_dir = os.path.join(smoke.workdir, "export", "1")
   for args, message in (

@@ -34,6 +34,17 @@ def test_constant_learning_rate_stays():
   np.testing.assert_allclose(trainer.current_learning_rate(optimizer), 3e-4)
 
 
+def test_stage2_learning_rate_overrides_only_stage2():
+  config = Config(learning_rate=1e-3, stage2_learning_rate=1e-4)
+  for stage, expected in ((trainer.STAGE_ONE, 1e-3), (trainer.STAGE_TWO, 1e-4)):
+    optimizer = trainer._make_optimizer(config, steps=10, stage=stage)
+    np.testing.assert_allclose(trainer.current_learning_rate(optimizer),
+                               expected)
+  same = trainer._make_optimizer(Config(learning_rate=1e-3), steps=10,
+                                 stage=trainer.STAGE_TWO)
+  np.testing.assert_allclose(trainer.current_learning_rate(same), 1e-3)
+
+
 def test_stage_steps_from_epochs_or_explicit():
   metadata = {"num_examples": {"train": 100}, "captions_per_image": 10}
   steps = trainer.stage_steps(
