@@ -29,6 +29,8 @@ import numpy as np
 from sdn_tf.data import shapes
 
 ATTRIBUTES = ("background", "colour", "position", "size")
+# What the main job's quality goal names: the object's attributes.
+OBJECT_ATTRIBUTES = ("colour", "position", "size")
 
 # A pixel belongs to the object when one of its channels is this far from
 # the background colour. The closest object/background pair (green on gray)
@@ -140,12 +142,15 @@ class Report:
     correct: {attribute: images whose judged value matches the caption}.
     named: {attribute: captions that name the attribute}.
     all_right: images with every named attribute right.
+    object_right: images with every named object attribute (colour,
+      position, size) right, whatever the background.
     num_images: images judged.
     no_object: images in which no object was seen.
   """
   correct: Mapping[str, int]
   named: Mapping[str, int]
   all_right: int
+  object_right: int
   num_images: int
   no_object: int
 
@@ -160,8 +165,9 @@ class Report:
     parts = [f"{a} {self.accuracy(a):.1%} (of {self.named[a]})"
              for a in ATTRIBUTES]
     return (", ".join(parts) + f"; all named attributes right "
-            f"{self.all_right_fraction:.1%} of {self.num_images}; "
-            f"no object seen in {self.no_object}")
+            f"{self.all_right_fraction:.1%}, named colour, position and size "
+            f"right {self.object_right / max(self.num_images, 1):.1%} of "
+            f"{self.num_images}; no object seen in {self.no_object}")
 
 
 def judge(captions: Sequence[str], images: Sequence[np.ndarray]) -> Report:
@@ -169,7 +175,7 @@ def judge(captions: Sequence[str], images: Sequence[np.ndarray]) -> Report:
   if len(captions) != len(images):
     raise ValueError(f"{len(captions)} captions but {len(images)} images")
   correct, named = collections.Counter(), collections.Counter()
-  all_right = no_object = 0
+  all_right = object_right = no_object = 0
   for caption, image in zip(captions, images):
     seen = judge_image(image)
     no_object += seen.colour is None
@@ -179,9 +185,11 @@ def judge(captions: Sequence[str], images: Sequence[np.ndarray]) -> Report:
       named[attribute] += 1
       correct[attribute] += ok
     all_right += all(right)
+    object_right += all(ok for (a, _), ok in zip(wanted.items(), right)
+                        if a in OBJECT_ATTRIBUTES)
   return Report({a: correct[a] for a in ATTRIBUTES},
-                {a: named[a] for a in ATTRIBUTES}, all_right, len(images),
-                no_object)
+                {a: named[a] for a in ATTRIBUTES}, all_right, object_right,
+                len(images), no_object)
 
 
 def caption_sample(captions_per_image: Sequence[Sequence[str]],

@@ -59,6 +59,20 @@ def test_blank_image_shows_only_its_background():
   assert report.named == {"background": 0, "colour": 1, "position": 1,
                           "size": 1}
   assert report.all_right == 0
+  assert report.object_right == 0
+
+
+def test_object_attributes_are_counted_apart_from_the_background():
+  example = next(e for e in _examples(64) if e.attrs.position == "top")
+  attrs = example.attrs
+  other_bg = next(b for b in shapes.BACKGROUNDS if b != attrs.background)
+  caption = (f"a {attrs.size} {attrs.colour} {attrs.shape} at the top on a "
+             f"{other_bg} background")
+  report = shapes_judge.judge([caption], [example.image])
+  assert report.all_right == 0
+  assert report.object_right == 1
+  assert "named colour, position and size right 100.0% of 1" in (
+      report.summary())
 
 
 def test_report_counts_right_and_wrong_attributes():
@@ -72,6 +86,7 @@ def test_report_counts_right_and_wrong_attributes():
   assert report.correct["position"] == 1
   assert report.correct["size"] == 2
   assert report.all_right == 1
+  assert report.object_right == 1
   assert report.accuracy("colour") == 0.5
   assert "colour 50.0% (of 2)" in report.summary()
 
