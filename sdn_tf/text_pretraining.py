@@ -108,7 +108,9 @@ def pretrain_encoder(encoder: keras.layers.Layer, teacher: keras.Model,
                config.text_pretrain_point, len(train_targets),
                progress.format_duration(time.monotonic() - start))
 
-  head = keras.layers.Dense(train_targets.shape[1], name="alignment_head")
+  # float32 whatever the precision policy: the targets and loss are.
+  head = keras.layers.Dense(train_targets.shape[1], dtype="float32",
+                            name="alignment_head")
   # Variables are made here, eagerly, not inside the compiled step.
   head(tf.cast(encoder(tf.constant(["a"])), tf.float32))
   optimizer = keras.optimizers.Adam(config.text_pretrain_learning_rate)
