@@ -412,7 +412,8 @@ def test_judge_tool_scores_real_and_drawn_images(smoke, tmp_path):
                           "generated_held_out"}, run.stdout
   # The judge is exact on real images; what the smoke model draws is not
   # asserted (a few steps at 32 px).
-  assert "all named attributes right 100.0% of 8" in reports["real"]
+  assert "all named attributes right 100.0%," in reports["real"]
+  assert "colour, position and size right 100.0% of 8;" in reports["real"]
   assert "of 8;" in reports["generated"]
   run = run_module("sdn_tf.judge_shapes",
                    f"--model_dir={os.path.join(smoke.workdir, 'export')}",
