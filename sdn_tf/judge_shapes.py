@@ -63,10 +63,12 @@ def _draw(model_dir: str, captions: Sequence[str]) -> List[np.ndarray]:
   return images
 
 
+_HELD_OUT_CLASS_DIRS = frozenset(c.dir_name for c in shapes.CLASSES
+                                 if c.held_out)
+
+
 def _held_out(record) -> bool:
-  name = record.class_name.split(".", 1)[-1]
-  return any(name == f"{colour}_{shape}"
-             for shape, colour in shapes.HELD_OUT_PAIRS)
+  return record.class_name in _HELD_OUT_CLASS_DIRS
 
 
 def judge_export(model_dir: str, raw_data_dir: str, num_images: int = 320,
