@@ -76,6 +76,11 @@ class Config:
                                               "the text pretraining.")
   freeze_text_encoder: bool = option(False, "Keep the pretrained text "
                                      "encoder fixed in Stage I and II.")
+  text_embedding_std: float = option(0.0, "After the text pretraining, "
+                                     "whiten the embedding over the "
+                                     "training captions to this standard "
+                                     "deviation in every direction (0: "
+                                     "leave it as trained).")
   # --- Student ------------------------------------------------------------
   noise_dim: int = option(0, "Size of the noise z (0 = the reference: "
                           "no noise).")
@@ -258,13 +263,17 @@ def validate(config: Config) -> None:
     if getattr(config, name) <= 0:
       raise ConfigError(name, f"must be > 0, got {getattr(config, name)}")
   non_negative = ("noise_dim", "stage1_steps", "stage2_steps", "stage1_epochs",
-                  "stage2_epochs", "pretrain_steps", "text_pretrain_steps", "stage2_learning_rate",
-                  "stage2_stage1_weight",
-                  "diverse_mean_weight", "shapes_num_train", "shapes_num_test",
-                  "num_eval_captions")
+                  "stage2_epochs", "pretrain_steps", "text_pretrain_steps",
+                  "stage2_learning_rate", "stage2_stage1_weight",
+                  "text_embedding_std", "diverse_mean_weight",
+                  "shapes_num_train", "shapes_num_test", "num_eval_captions")
   for name in non_negative:
     if getattr(config, name) < 0:
       raise ConfigError(name, f"must be >= 0, got {getattr(config, name)}")
+  for name in positive + non_negative:
+    value = getattr(config, name)
+    if isinstance(value, float) and not math.isfinite(value):
+      raise ConfigError(name, f"must be a finite number, got {value}")
   if config.conditional_norm and config.normalization == "none":
     raise ConfigError("conditional_norm", "needs --normalization=batch or "
                       "instance")
@@ -277,6 +286,9 @@ def validate(config: Config) -> None:
                       f"{config.text_encoder}")
   if config.freeze_text_encoder and not config.text_pretrain_steps:
     raise ConfigError("freeze_text_encoder", "would freeze an untrained "
+                      "encoder: set --text_pretrain_steps > 0")
+  if config.text_embedding_std and not config.text_pretrain_steps:
+    raise ConfigError("text_embedding_std", "whitens the pretrained "
                       "encoder: set --text_pretrain_steps > 0")
   if config.text_encoder == "hub" and not config.hub_handle:
     raise ConfigError("hub_handle", "required with --text_encoder=hub")

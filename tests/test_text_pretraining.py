@@ -1,5 +1,7 @@
 """Tests for the text encoder's alignment pretraining (sdn_tf/text_pretraining)."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -89,3 +91,66 @@ def test_a_frozen_encoder_is_not_trained(setup):
   assert not any(id(w) in trained for w in state.generator.encoder.weights)
   assert any(id(w) in trained
              for w in state.generator.student.trainable_variables)
+
+
+def test_whitening_gives_zero_mean_and_the_asked_std_where_it_varies(setup):
+  config, data_dir, _ = setup
+  encoder = generator_lib.make_encoder(config, data_dir)
+  captions = np.array([f"a {size} {colour} circle at the {place}"
+                       for size in ("small", "large")
+                       for colour in ("red", "green", "blue", "white")
+                       for place in ("top", "bottom", "left", "right")])
+  texts = tf.constant(list(captions))
+  raw = encoder(texts).numpy().astype(np.float64)
+  summary = text_pretraining.whiten_embedding(encoder, captions, std=0.1,
+                                              relative_epsilon=1e-6)
+  assert summary["captions"] == 32 and summary["std"] == 0.1
+  white = encoder(texts).numpy().astype(np.float64)
+  # Still an affine image of the same embedding ...
+  design = np.c_[raw, np.ones(len(raw))]
+  fit = np.linalg.lstsq(design, white, rcond=None)[0]
+  np.testing.assert_allclose(design @ fit, white, atol=1e-4)
+  # ... now centred, with variance 0.1^2 in every direction (the 32
+  # captions span all 16).
+  np.testing.assert_allclose(white.mean(axis=0), 0.0, atol=1e-4)
+  variances = np.linalg.eigvalsh(np.cov(white, rowvar=False))
+  np.testing.assert_allclose(variances, 0.01, rtol=2e-2)
+
+
+def test_whitening_damps_directions_that_do_not_vary(setup):
+  config, data_dir, _ = setup
+  encoder = generator_lib.make_encoder(config, data_dir)
+  # Three captions span two directions of the 16-d embedding.
+  captions = np.array(["a red circle", "a blue circle", "a red cross"])
+  text_pretraining.whiten_embedding(encoder, captions, std=1.0)
+  white = encoder(tf.constant(list(captions))).numpy()
+  assert np.all(np.isfinite(white))
+  spread = np.linalg.svd(white - white.mean(0), compute_uv=False)
+  assert np.sum(spread > 0.1) == 2, spread
+
+
+def test_a_cache_pretrained_with_other_flags_is_reused_with_a_warning(
+    setup, tmp_path, caplog):
+  config, data_dir, teacher = setup
+  config = Config(**{**config.__dict__, "text_pretrain_steps": 2,
+                     "text_embedding_std": 0.1})
+  calls = []
+  def make_encoder():
+    calls.append(1)
+    return generator_lib.make_encoder(config, data_dir)
+  workdir = str(tmp_path)
+  path = text_pretraining.resolve_encoder_weights(
+      config, workdir, data_dir, make_encoder, lambda: teacher)
+  with open(text_pretraining.cached_paths(workdir)[1]) as f:
+    report = json.load(f)
+  assert report["whitening"]["std"] == 0.1
+  assert report["settings"]["text_pretrain_steps"] == 2
+  again = text_pretraining.resolve_encoder_weights(
+      config, workdir, data_dir, make_encoder, lambda: teacher)
+  assert again == path and len(calls) == 1
+  assert "not pretrained with this run's flags" not in caplog.text
+  changed = Config(**{**config.__dict__, "text_embedding_std": 0.3})
+  text_pretraining.resolve_encoder_weights(
+      changed, workdir, data_dir, make_encoder, lambda: teacher)
+  assert len(calls) == 1
+  assert "--text_embedding_std: cached 0.1, now 0.3" in caplog.text

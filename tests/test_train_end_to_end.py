@@ -234,6 +234,8 @@ def test_text_encoder_is_pretrained_and_cached(smoke):
     report = json.load(f)
   assert report["steps"] == 4 and report["images"] == 16
   assert report["point"] == "block4_pool"
+  assert report["whitening"]["std"] == 0.3
+  assert report["settings"]["text_embedding_std"] == 0.3
   assert np.isfinite(report["test_variance_explained"])
 
 

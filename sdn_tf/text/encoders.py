@@ -19,6 +19,7 @@ can run it outside its jit-compiled step.
 
 import keras
 from keras import layers
+import numpy as np
 import tensorflow as tf
 
 from sdn_tf.text import tokenizer as tokenizer_lib
@@ -81,6 +82,17 @@ class CnnRnnEncoder(keras.layers.Layer):
     mask = tf.cast(mask, x.dtype)
     mean = tf.reduce_sum(x * mask, axis=1) / tf.reduce_sum(mask, axis=1)
     return self.projection(mean)
+
+  def fold_output_transform(self, mean: np.ndarray, matrix: np.ndarray):
+    """Makes `encode` return `(e - mean) @ matrix` instead of `e`.
+
+    The transform is folded into the projection's kernel and bias, so the
+    encoder's structure (and every export of it) stays the same.
+    """
+    kernel, bias = (keras.ops.convert_to_numpy(w)
+                    for w in (self.projection.kernel, self.projection.bias))
+    self.projection.kernel.assign(kernel @ matrix)
+    self.projection.bias.assign((bias - mean) @ matrix)
 
   def get_config(self):
     config = super().get_config()
