@@ -40,6 +40,7 @@ REPORT_NAME = "encoder_pretraining.json"
 _BATCH = 64
 _FEATURE_BATCH = 64
 _LOG_EVERY = 100
+_WHITENING_CAPTIONS = 4096
 # Flags whose change makes a cached encoder stale.
 _SETTINGS = ("text_pretrain_point", "text_pretrain_steps",
              "text_pretrain_images", "text_pretrain_learning_rate",
@@ -173,8 +174,11 @@ def pretrain_encoder(encoder: keras.layers.Layer, teacher: keras.Model,
                "teacher features explained by their captions",
                100 * explained)
   if config.text_embedding_std:
-    report["whitening"] = whiten_embedding(
-        encoder, train_captions.reshape(-1), config.text_embedding_std)
+    captions = np.unique(train_captions)
+    if len(captions) > _WHITENING_CAPTIONS:  # Plenty for a 256-d covariance.
+      captions = rng.choice(captions, _WHITENING_CAPTIONS, replace=False)
+    report["whitening"] = whiten_embedding(encoder, captions,
+                                           config.text_embedding_std)
   return report
 
 
