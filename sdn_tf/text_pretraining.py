@@ -89,6 +89,16 @@ def teacher_features(teacher: keras.Model, config: Config, data_dir: str,
   return table, np.stack(features[:num_images])
 
 
+def embed(encoder: keras.layers.Layer, captions: np.ndarray,
+          batch_size: int = 256) -> np.ndarray:
+  """The encoder's float32 embeddings [N, D] of `captions` (bytes or str)."""
+  return np.concatenate([
+      keras.ops.convert_to_numpy(tf.cast(encoder(
+          tf.constant(list(captions[i:i + batch_size])), training=False),
+          tf.float32))
+      for i in range(0, len(captions), batch_size)])
+
+
 def _standardise(train: np.ndarray, *others: np.ndarray):
   mean = train.mean(axis=0)
   std = train.std(axis=0) + 1e-3
@@ -139,10 +149,7 @@ def pretrain_encoder(encoder: keras.layers.Layer, teacher: keras.Model,
     return loss
 
   def predict(captions: np.ndarray) -> np.ndarray:
-    outputs = [head(tf.cast(encoder(tf.constant(list(captions[i:i + 256])),
-                                    training=False), tf.float32)).numpy()
-               for i in range(0, len(captions), 256)]
-    return np.concatenate(outputs)
+    return head(tf.constant(embed(encoder, captions), tf.float32)).numpy()
 
   rng = np.random.default_rng(config.seed)
   steps = config.text_pretrain_steps
@@ -203,10 +210,7 @@ def whiten_embedding(encoder: keras.layers.Layer, captions: np.ndarray,
   attributes (size, background) live in the embedding's weak directions.
   """
   unique = np.unique(captions)
-  embeddings = np.concatenate([
-      keras.ops.convert_to_numpy(encoder(tf.constant(list(unique[i:i + 256])),
-                                         training=False)).astype(np.float64)
-      for i in range(0, len(unique), 256)])
+  embeddings = embed(encoder, unique).astype(np.float64)
   mean = embeddings.mean(axis=0)
   variances, vectors = np.linalg.eigh(np.cov(embeddings, rowvar=False))
   variances = np.maximum(variances, 0.0)
