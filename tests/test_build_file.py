@@ -11,6 +11,10 @@ filegroup, ...), which record the targets. Then:
   * every first-party import (sdn_tf..., tools..., tests...) is of a module of
     the target itself or of a direct dependency, and every target reaches the
     __init__.py of the packages its files live in;
+  * a test that runs a first-party module (`python -m sdn_tf.train`, a module
+    name as a string) or script (`tools/make_shapes.py`, a path as a string
+    or an `os.path.join` of strings) has its target in its runfiles (deps or
+    data, transitively): imports alone do not show these;
   * test files that mark tests slow say slow = True, and only those;
   * a test that names a file of configs/ has it in its (transitive) data.
 
@@ -25,6 +29,7 @@ that has no target yet.
 import ast
 import dataclasses
 import pathlib
+import re
 import sys
 from typing import Dict, List, Optional, Set
 
@@ -376,6 +381,79 @@ def test_imports_are_declared_dependencies(targets):
           problems.append(f"{path} lives in the package of {init}: add {hint} "
                           f"to the deps of //:{target.name}")
   _fail(problems, "Imports not covered by BUILD dependencies:")
+
+
+_MODULE_NAME = re.compile(r"(?:%s)(?:\.\w+)+" % "|".join(SOURCE_DIRS))
+
+
+def _run_files(path: str) -> Set[str]:
+  """First-party files that the module at `path` runs rather than imports.
+
+  A string that is a first-party module name (`"sdn_tf.judge_shapes"`, as in
+  `[sys.executable, "-m", "sdn_tf.judge_shapes"]`) or a repository-relative
+  `.py` path (`"tools/make_shapes.py"`, or `os.path.join("tools",
+  "make_shapes.py")`).
+  """
+  tree = ast.parse((ROOT / path).read_text(), filename=path)
+  found = set()
+
+  def add_path(relative: str):
+    if (relative.endswith(".py") and relative.split("/")[0] in FIRST_PARTY
+        and (ROOT / relative).is_file() and relative != path):
+      found.add(relative)
+
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+      if _MODULE_NAME.fullmatch(node.value):
+        module = _module_file(node.value)
+        if module is not None and module != path:
+          found.add(module)
+      else:
+        add_path(node.value)
+    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+          and node.func.attr == "join" and node.args
+          and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                  for a in node.args)):
+      add_path("/".join(a.value for a in node.args))
+  return found
+
+
+def _runfiles(target: Target, targets: Dict[str, Target]) -> Set[str]:
+  """Files a target's runfiles hold: srcs of its deps and data, transitively."""
+  out = set()
+  stack, seen = [target], set()
+  while stack:
+    t = stack.pop()
+    if t.name in seen:
+      continue
+    seen.add(t.name)
+    out.update(_files(t, targets))
+    for label in t.deps + t.data:
+      name = _label_name(label)
+      if name in targets:
+        stack.append(targets[name])
+  return out
+
+
+def test_modules_that_tests_run_are_in_their_runfiles(targets):
+  owners = _owners(targets)
+  problems = []
+  for target in _checked(targets):
+    if target.kind != "py_test" or target.name == "tests/test_build_file":
+      continue  # test_build_file reads every file through its globs.
+    runfiles = _runfiles(target, targets)
+    for path in _files(target, targets):
+      if not path.endswith(".py") or path == PYTEST_RUNNER:
+        continue
+      for ran in sorted(_run_files(path)):
+        if ran in runfiles:
+          continue
+        owner = _owner(ran, owners)
+        hint = f"\":{owner.name}\"" if owner else f"a target for {ran}"
+        problems.append(f"{path} runs {ran}: add {hint} to the deps (module) "
+                        f"or data (script) of //:{target.name}")
+  _fail(problems, "Modules and scripts that tests run but BUILD leaves out of "
+        "their runfiles:")
 
 
 def _marks_slow(path: str) -> bool:
