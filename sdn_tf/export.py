@@ -122,11 +122,11 @@ def export_from_workdir(workdir: str, checkpoint: Optional[str] = None) -> str:
   import tensorflow as tf
   from sdn_tf import serving
   from sdn_tf.data import input_pipeline
-  from sdn_tf.models import generator as generator_lib
+  from sdn_tf.training import builders
   # pylint: enable=g-import-not-at-top
   metadata = input_pipeline.read_metadata(config.data_dir)
-  generator = generator_lib.make_generator(config, config.data_dir,
-                                           metadata.get("embedding_dim"))
+  generator = builders.make_generator(config, config.data_dir,
+                                      metadata.get("embedding_dim"))
   generator.build_for(1)
   # The training checkpoint also holds optimizers, the stage counter and the
   # point scales; only the generator is wanted here.

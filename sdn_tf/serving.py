@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from sdn_tf.config import Config
 from sdn_tf.models import generator as generator_lib
+from sdn_tf.training import builders
 from sdn_tf.models import teacher as teacher_lib
 
 # Keeps the serving graph's lookups of this module's ops (tf-text) linked.
@@ -80,8 +81,8 @@ def float32_copy(generator: generator_lib.TextToImage, config: Config,
   previous = keras.mixed_precision.global_policy()
   keras.mixed_precision.set_global_policy("float32")
   try:
-    copy = generator_lib.make_generator(config, data_dir,
-                                        generator.student.embedding_dim)
+    copy = builders.make_generator(config, data_dir,
+                                   generator.student.embedding_dim)
     copy.build_for(1)
   finally:
     keras.mixed_precision.set_global_policy(previous)

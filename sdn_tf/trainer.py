@@ -36,8 +36,8 @@ from sdn_tf import train_steps
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
-from sdn_tf.models import generator as generator_lib
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import builders
 
 # Stage counter values stored in the checkpoint.
 STAGE_ONE, STAGE_TWO, DONE = 1, 2, 3
@@ -62,8 +62,8 @@ class TrainState:
                embedding_dim: Optional[int], steps: Dict[int, int]):
     self.teacher = teacher_lib.build_teacher(
         config.image_size, teacher_weights, config.teacher_pooling)
-    self.generator = generator_lib.make_generator(config, data_dir,
-                                                  embedding_dim)
+    self.generator = builders.make_generator(config, data_dir,
+                                             embedding_dim)
     self.generator.build_for(2)
     if config.freeze_text_encoder:
       # Before the optimizers see the variables. Adam moves every weight by
@@ -245,7 +245,7 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
       chief,
       lambda: text_pretraining.resolve_encoder_weights(
           config, workdir, data_dir,
-          lambda: generator_lib.make_encoder(config, data_dir),
+          lambda: builders.make_encoder(config, data_dir),
           lambda: teacher_lib.build_teacher(config.image_size,
                                             teacher_weights,
                                             config.teacher_pooling)),

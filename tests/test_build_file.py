@@ -432,6 +432,8 @@ def _runfiles(target: Target, targets: Dict[str, Target]) -> Set[str]:
       name = _label_name(label)
       if name in targets:
         stack.append(targets[name])
+      elif name is not None:
+        out.add(name)  # A file given as data, e.g. through glob().
   return out
 
 

@@ -13,8 +13,8 @@ from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
 from sdn_tf.data import shapes_loader
-from sdn_tf.models import generator as generator_lib
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import builders
 
 _IMAGE_SIZE = 32
 
@@ -58,7 +58,7 @@ def test_features_pair_each_image_with_all_its_captions(setup):
 def test_pretraining_fits_the_teacher_features(setup):
   config, data_dir, teacher = setup
   keras.utils.set_random_seed(0)
-  encoder = generator_lib.make_encoder(config, data_dir)
+  encoder = builders.make_encoder(config, data_dir)
   report = text_pretraining.pretrain_encoder(encoder, teacher, config,
                                              data_dir)
   assert report["steps"] == 60 and report["images"] == 12
@@ -69,8 +69,8 @@ def test_pretraining_fits_the_teacher_features(setup):
 
 def test_weights_round_trip_and_refuse_another_encoder(setup, tmp_path):
   config, data_dir, _ = setup
-  trained = generator_lib.make_encoder(config, data_dir)
-  fresh = generator_lib.make_encoder(config, data_dir)
+  trained = builders.make_encoder(config, data_dir)
+  fresh = builders.make_encoder(config, data_dir)
   texts = tf.constant(["a big red circle", "a tiny blue cross"])
   before = trained(texts)
   fresh(texts)
@@ -78,7 +78,7 @@ def test_weights_round_trip_and_refuse_another_encoder(setup, tmp_path):
   text_pretraining.save_encoder_weights(trained, path)
   text_pretraining.load_encoder_weights(fresh, path)
   np.testing.assert_allclose(fresh(texts), before, rtol=1e-6)
-  other = generator_lib.make_encoder(
+  other = builders.make_encoder(
       Config(**{**config.__dict__, "embedding_dim": 8}), data_dir)
   other(texts)
   with pytest.raises(ValueError, match="delete it to pretrain again"):
@@ -99,7 +99,7 @@ def test_a_frozen_encoder_is_not_trained(setup):
 
 def test_whitening_gives_zero_mean_and_the_asked_std_where_it_varies(setup):
   config, data_dir, _ = setup
-  encoder = generator_lib.make_encoder(config, data_dir)
+  encoder = builders.make_encoder(config, data_dir)
   captions = np.array([f"a {size} {colour} circle at the {place}"
                        for size in ("small", "large")
                        for colour in ("red", "green", "blue", "white")
@@ -123,7 +123,7 @@ def test_whitening_gives_zero_mean_and_the_asked_std_where_it_varies(setup):
 
 def test_whitening_damps_directions_that_do_not_vary(setup):
   config, data_dir, _ = setup
-  encoder = generator_lib.make_encoder(config, data_dir)
+  encoder = builders.make_encoder(config, data_dir)
   # Three captions span two directions of the 16-d embedding.
   captions = np.array(["a red circle", "a blue circle", "a red cross"])
   text_pretraining.whiten_embedding(encoder, captions, std=1.0)
@@ -141,7 +141,7 @@ def test_a_cache_pretrained_with_other_flags_is_reused_with_a_warning(
   calls = []
   def make_encoder():
     calls.append(1)
-    return generator_lib.make_encoder(config, data_dir)
+    return builders.make_encoder(config, data_dir)
   workdir = str(tmp_path)
   path = text_pretraining.resolve_encoder_weights(
       config, workdir, data_dir, make_encoder, lambda: teacher)

@@ -1,0 +1,1 @@
+"""Training: everything between prepared data and a trained generator."""
