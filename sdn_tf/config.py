@@ -13,15 +13,16 @@ import math
 from typing import Any, Dict, Optional, Tuple
 
 from sdn_tf.models import vgg_spec
+from sdn_tf.utils.errors import UsageError
 
 DISTANCES = ("l1", "l2")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
   """A bad option value; the message starts with the flag's name."""
 
   def __init__(self, name: str, message: str):
-    super().__init__(f"--{name}: {message}")
+    super().__init__(message, flag=name)
     self.name = name
 
 

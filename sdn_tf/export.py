@@ -24,6 +24,7 @@ from absl import logging
 from sdn_tf import cli
 from sdn_tf.config import Config
 from sdn_tf.config import ConfigError
+from sdn_tf.utils.errors import UsageError
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -114,7 +115,7 @@ def export_from_workdir(workdir: str, checkpoint: Optional[str] = None) -> str:
     The new version's directory, `workdir/export/<version>`.
   """
   if not workdir:
-    raise ConfigError("workdir", "required")
+    raise UsageError("required", flag="workdir")
   config = read_config(workdir)
   prefix = find_checkpoint(workdir, checkpoint)
   # Heavy imports after the checks, so that mistakes are reported fast.

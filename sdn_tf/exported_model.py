@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sdn_tf.config import ConfigError
+from sdn_tf.utils.errors import UsageError
 
 
 def resolve_model_dir(model_dir: str) -> str:
@@ -19,21 +19,21 @@ def resolve_model_dir(model_dir: str) -> str:
   version that holds a SavedModel (one still being written has none yet).
 
   Raises:
-    ConfigError: naming --model_dir, when there is no SavedModel there.
+    UsageError: naming --model_dir, when there is no SavedModel there.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if not model_dir:
-    raise ConfigError("model_dir", "required")
+    raise UsageError("required", flag="model_dir")
   if not os.path.isdir(model_dir):
-    raise ConfigError("model_dir", f"{model_dir} is not a directory")
+    raise UsageError(f"{model_dir} is not a directory", flag="model_dir")
   if tf.saved_model.contains_saved_model(model_dir):
     return model_dir
   versions = [int(n) for n in os.listdir(model_dir) if n.isdigit()
               and tf.saved_model.contains_saved_model(
                   os.path.join(model_dir, n))]
   if not versions:
-    raise ConfigError("model_dir", f"no SavedModel in {model_dir} nor in a "
-                      f"numbered version dir under it")
+    raise UsageError(f"no SavedModel in {model_dir} nor in a numbered "
+                     f"version dir under it", flag="model_dir")
   return os.path.join(model_dir, str(max(versions)))
 
 
@@ -54,9 +54,10 @@ def load_generate_signature(model_dir: str):
   signature = model.signatures["generate"]
   inputs = signature.structured_input_signature[1]
   if "text" not in inputs:
-    raise ConfigError("model_dir", f"the model in {model_dir} takes "
-                      f"{', '.join(sorted(inputs))}, not caption text "
-                      f"(trained with --text_encoder=precomputed?)")
+    raise UsageError(f"the model in {model_dir} takes "
+                     f"{', '.join(sorted(inputs))}, not caption text "
+                     f"(trained with --text_encoder=precomputed?)",
+                     flag="model_dir")
   # Keep the model alive as long as its signature.
   signature.saved_model = model
   return signature

@@ -20,7 +20,7 @@ import numpy as np
 
 from sdn_tf import cli
 from sdn_tf import exported_model
-from sdn_tf.config import ConfigError
+from sdn_tf.utils.errors import UsageError
 from sdn_tf.data import shapes
 from sdn_tf.data import shapes_loader
 from sdn_tf.evaluation import shapes_judge
@@ -40,10 +40,10 @@ def _test_records(raw_data_dir: str, num_images: int):
   try:
     source = shapes_loader.load_shapes(raw_data_dir)
   except ValueError as e:
-    raise ConfigError("raw_data_dir", str(e)) from e
+    raise UsageError(str(e), flag="raw_data_dir") from e
   records = [r for r in source.records() if r.split == "test"]
   if not records:
-    raise ConfigError("raw_data_dir", f"no test images in {raw_data_dir}")
+    raise UsageError(f"no test images in {raw_data_dir}", flag="raw_data_dir")
   return records[:num_images]
 
 
@@ -75,7 +75,7 @@ def judge_export(model_dir: str, raw_data_dir: str, num_images: int = 320,
                  seed: int = 0) -> Dict[str, shapes_judge.Report]:
   """Reports for "real", "generated", "generated_seen", "generated_held_out"."""
   if num_images < 1:
-    raise ConfigError("num_images", f"must be >= 1, got {num_images}")
+    raise UsageError(f"must be >= 1, got {num_images}", flag="num_images")
   path = exported_model.resolve_model_dir(model_dir)
   records = _test_records(raw_data_dir, num_images)
   captions = shapes_judge.caption_sample([r.captions for r in records], seed)

@@ -22,7 +22,7 @@ import numpy as np
 from sdn_tf import cli
 from sdn_tf import exported_model
 from sdn_tf import image_grid
-from sdn_tf.config import ConfigError
+from sdn_tf.utils.errors import UsageError
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "Exported SavedModel: a version dir, or the export "
@@ -39,9 +39,9 @@ def sample_grid(model_dir: str, captions: Sequence[str], num_samples: int = 4,
                 seed: int = 0) -> np.ndarray:
   """The captioned grid, uint8 [height, width, 3]; see the module doc."""
   if not captions:
-    raise ConfigError("text", "give at least one caption")
+    raise UsageError("give at least one caption", flag="text")
   if num_samples < 1:
-    raise ConfigError("num_samples", f"must be >= 1, got {num_samples}")
+    raise UsageError(f"must be >= 1, got {num_samples}", flag="num_samples")
   path = exported_model.resolve_model_dir(model_dir)
   logging.info("Drawing %d caption(s) x %d sample(s) with %s", len(captions),
                num_samples, path)
@@ -55,7 +55,7 @@ def write_samples(model_dir: str, captions: Sequence[str], out: str,
                   num_samples: int = 4, seed: int = 0) -> str:
   """Writes the grid of `captions` to the PNG file `out`; returns `out`."""
   if not out:
-    raise ConfigError("out", "required")
+    raise UsageError("required", flag="out")
   grid = sample_grid(model_dir, captions, num_samples, seed)
   folder = os.path.dirname(out)
   if folder:

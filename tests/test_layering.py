@@ -23,6 +23,10 @@ FORBIDDEN = {
                       "sdn_tf.cli", "sdn_tf.flags"),
     "sdn_tf.text": ("sdn_tf.config", "sdn_tf.training", "sdn_tf.data",
                     "sdn_tf.cli", "sdn_tf.flags", "sdn_tf.models"),
+    # The ground floor: helpers that any module may import.
+    "sdn_tf.utils": ("sdn_tf.config", "sdn_tf.training", "sdn_tf.data",
+                     "sdn_tf.cli", "sdn_tf.flags", "sdn_tf.models",
+                     "sdn_tf.text", "sdn_tf.serving", "sdn_tf.evaluation"),
 }
 
 

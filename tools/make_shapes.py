@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
+from sdn_tf import cli  # pylint: disable=g-import-not-at-top
 from sdn_tf import progress  # pylint: disable=g-import-not-at-top
 from sdn_tf.data import shapes  # pylint: disable=g-import-not-at-top
 
@@ -45,20 +46,6 @@ _NUM_WORKERS = flags.DEFINE_integer(
 flags.mark_flag_as_required("out_dir")
 
 
-def _fail(message: str) -> None:
-  """Prints a one-line error to stderr and exits non-zero (no traceback)."""
-  print(f"{_PROG}: error: {message}", file=sys.stderr, flush=True)
-  sys.exit(2)
-
-
-def _parse_flags(argv):
-  """absl's parser, but any flag error is one line rather than two."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(str(e))
-
-
 class _ProgressPrinter:
   """Prints count, rate and ETA, at most every `interval_s` seconds."""
 
@@ -81,19 +68,19 @@ class _ProgressPrinter:
 
 def main(argv):
   if len(argv) > 1:
-    _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.fail(f"unexpected arguments: {' '.join(argv[1:])}", _PROG)
   if _NUM_WORKERS.value < 1:
-    _fail(f"--num_workers: must be >= 1, got {_NUM_WORKERS.value}")
+    cli.fail(f"--num_workers: must be >= 1, got {_NUM_WORKERS.value}", _PROG)
   start = time.monotonic()
   try:
-    summary = shapes.write_dataset(
-        _OUT_DIR.value, num_train=_NUM_TRAIN.value, num_test=_NUM_TEST.value,
-        image_size=_IMAGE_SIZE.value, seed=_SEED.value,
-        progress=_ProgressPrinter(), num_workers=_NUM_WORKERS.value)
-  except shapes.ShapesArgumentError as e:
-    _fail(f"--{e.arg}: {e.message}")
+    summary = cli.run_reporting_user_errors(
+        shapes.write_dataset, _OUT_DIR.value, num_train=_NUM_TRAIN.value,
+        num_test=_NUM_TEST.value, image_size=_IMAGE_SIZE.value,
+        seed=_SEED.value, progress=_ProgressPrinter(),
+        num_workers=_NUM_WORKERS.value, prog=_PROG)
   except OSError as e:
-    _fail(f"--out_dir: cannot write {_OUT_DIR.value}: {e.strerror or e}")
+    cli.fail(f"--out_dir: cannot write {_OUT_DIR.value}: {e.strerror or e}",
+             _PROG)
   elapsed = time.monotonic() - start
   print(f"wrote {summary.num_train} train images "
         f"({summary.num_classes_train} classes) and {summary.num_test} test "
@@ -103,4 +90,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.flags_parser(_PROG))

@@ -6,7 +6,7 @@
 Layouts and their options are described in `sdn_tf/data/<dataset>.py`;
 this tool only maps flags onto `layouts.load_dataset` and
 `tfrecord_writer.convert`. A mistake in the flags or the data is reported as
-one line on stderr with exit status 1; a traceback means a bug.
+one line on stderr with exit status 2; a traceback means a bug.
 """
 
 import os
@@ -19,9 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
+from sdn_tf import cli
 from sdn_tf.data import cub
 from sdn_tf.data import layouts
-from sdn_tf.data import loader_common
 from sdn_tf.data import tfrecord_writer
 
 _PROG = "prepare_dataset"
@@ -51,18 +51,6 @@ flags.DEFINE_integer("vocab_min_count", 1,
                      "Leave out words seen fewer times in training captions.",
                      lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "Replace a non-empty --out_dir.")
-
-
-def _fail(message: str) -> None:
-  sys.exit(f"{_PROG}: error: {message}")
-
-
-def _parse_flags(argv):
-  """Parses flags, turning absl's flag errors into one line."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    _fail(str(e))
 
 
 def _format_duration(seconds: float) -> str:
@@ -101,27 +89,30 @@ def format_summary(summary: tfrecord_writer.ConversionSummary) -> str:
 
 def main(argv):
   if len(argv) > 1:
-    _fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
+    cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag",
+             _PROG)
   options = tfrecord_writer.WriterOptions(
       examples_per_shard=FLAGS.examples_per_shard,
       num_shards=FLAGS.num_shards, strict=FLAGS.strict,
       vocab_min_count=FLAGS.vocab_min_count, overwrite=FLAGS.overwrite)
-  try:
-    options.check()
-    source = layouts.load_dataset(
-        FLAGS.dataset, FLAGS.data_dir, split=FLAGS.split,
-        test_classes_file=FLAGS.test_classes_file,
-        test_fraction=FLAGS.test_fraction)
-    print(f"{source.name} at {source.data_dir}: "
-          f"{len(source.class_names)} class(es); split: {source.split_rule}",
-          file=sys.stderr)
-    summary = tfrecord_writer.convert(source, FLAGS.out_dir, options,
-                                      progress=_print_progress)
-  except loader_common.DatasetError as e:
-    _fail(str(e))
+  summary = cli.run_reporting_user_errors(_convert, options, prog=_PROG)
   print(format_summary(summary))
+
+
+def _convert(options: tfrecord_writer.WriterOptions
+             ) -> tfrecord_writer.ConversionSummary:
+  options.check()
+  source = layouts.load_dataset(
+      FLAGS.dataset, FLAGS.data_dir, split=FLAGS.split,
+      test_classes_file=FLAGS.test_classes_file,
+      test_fraction=FLAGS.test_fraction)
+  print(f"{source.name} at {source.data_dir}: "
+        f"{len(source.class_names)} class(es); split: {source.split_rule}",
+        file=sys.stderr)
+  return tfrecord_writer.convert(source, FLAGS.out_dir, options,
+                                 progress=_print_progress)
 
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["dataset", "data_dir", "out_dir"])
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.flags_parser(_PROG))

@@ -17,6 +17,7 @@ from typing import (Callable, Iterable, Iterator, List, Optional, Sequence,
                     Tuple, Union)
 
 from sdn_tf.data.records import CaptionedImage
+from sdn_tf.utils.errors import UsageError
 
 TRAIN = "train"
 TEST = "test"
@@ -33,7 +34,7 @@ CAPTION_NOT_UTF8 = "caption_not_utf8"
 CAPTION_EMBEDDING_MISMATCH = "caption_embedding_count_mismatch"
 
 
-class DatasetError(ValueError):
+class DatasetError(UsageError):
   """A mistake in the user's data or options; reported as one line."""
 
 

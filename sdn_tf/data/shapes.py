@@ -32,6 +32,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from sdn_tf.utils.errors import UsageError
+
 # ----------------------------------------------------------------------------
 # Attribute tables (docs/SHAPES.md). RGB values are exact, before jitter.
 # ----------------------------------------------------------------------------
@@ -485,11 +487,11 @@ def attributes_record(example: ShapeExample, image_id: int,
 # ----------------------------------------------------------------------------
 
 
-class ShapesArgumentError(ValueError):
+class ShapesArgumentError(UsageError):
   """A bad argument to write_dataset; `arg` names it (the CLI flag name)."""
 
   def __init__(self, arg: str, message: str):
-    super().__init__(f"{arg}: {message}")
+    super().__init__(message, flag=arg)
     self.arg = arg
     self.message = message
 

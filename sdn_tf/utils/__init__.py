@@ -1,0 +1,1 @@
+"""Small helpers every floor of the package may use; they import no sdn_tf."""
