@@ -73,12 +73,14 @@ def main(argv):
     cli.fail(f"--num_workers: must be >= 1, got {_NUM_WORKERS.value}", _PROG)
   start = time.monotonic()
   try:
-    summary = cli.run_reporting_user_errors(
-        shapes.write_dataset, _OUT_DIR.value, num_train=_NUM_TRAIN.value,
-        num_test=_NUM_TEST.value, image_size=_IMAGE_SIZE.value,
-        seed=_SEED.value, progress=_ProgressPrinter(),
-        num_workers=_NUM_WORKERS.value, prog=_PROG)
+    summary = shapes.write_dataset(
+        _OUT_DIR.value, num_train=_NUM_TRAIN.value, num_test=_NUM_TEST.value,
+        image_size=_IMAGE_SIZE.value, seed=_SEED.value,
+        progress=_ProgressPrinter(), num_workers=_NUM_WORKERS.value)
+  except shapes.ShapesArgumentError as e:  # A UsageError: names its flag.
+    cli.fail(str(e), _PROG)
   except OSError as e:
+    # Every OSError, missing folders included, is about --out_dir here.
     cli.fail(f"--out_dir: cannot write {_OUT_DIR.value}: {e.strerror or e}",
              _PROG)
   elapsed = time.monotonic() - start
