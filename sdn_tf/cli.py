@@ -1,4 +1,8 @@
-"""What every entry point and tool shares: user errors become one line.
+"""What every entry point and tool shares: flags and one-line user errors.
+
+Each `Config` field becomes an absl flag of the same name, type, default and
+help (an enum flag where the field lists its choices), so adding an option
+means adding one field; this is the only module that reads `FLAGS`.
 
 A `UsageError` (see `sdn_tf.utils.errors`), or a missing file or folder,
 is printed as one line, `[prog: ]error: <message naming the flag, file or
@@ -6,13 +10,48 @@ input>`, and the program exits with status 2. Anything else is a bug and
 keeps its traceback.
 """
 
+import dataclasses
 import sys
+import typing
 from typing import NoReturn, Optional
 
 from absl import flags
 from absl import logging
 
+from sdn_tf import config as config_lib
 from sdn_tf.utils.errors import UsageError
+
+FLAGS = flags.FLAGS
+
+_DEFINERS = {
+    bool: flags.DEFINE_bool,
+    int: flags.DEFINE_integer,
+    float: flags.DEFINE_float,
+    str: flags.DEFINE_string,
+}
+
+
+def define_config_flags() -> None:
+  """Defines one flag per Config field (idempotent)."""
+  hints = typing.get_type_hints(config_lib.Config)
+  for field in dataclasses.fields(config_lib.Config):
+    if field.name in FLAGS:
+      continue
+    choices = field.metadata.get("choices")
+    if choices:
+      flags.DEFINE_enum(field.name, field.default, list(choices),
+                        field.metadata["help"])
+    else:
+      _DEFINERS[hints[field.name]](field.name, field.default,
+                                   field.metadata["help"])
+
+
+def config_from_flags() -> config_lib.Config:
+  """The Config the parsed flags describe (raises ConfigError if bad)."""
+  values = {field.name: FLAGS[field.name].value
+            for field in dataclasses.fields(config_lib.Config)}
+  return config_lib.Config(**values)
+
 
 EXIT_USAGE = 2
 USER_ERRORS = (UsageError, FileNotFoundError, NotADirectoryError)

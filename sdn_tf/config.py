@@ -1,7 +1,7 @@
 """The training configuration: one immutable record, described once.
 
 Every option is a field of `Config` with its default, its help text and,
-where it has one, its set of allowed values. `sdn_tf.flags` turns the fields
+where it has one, its set of allowed values. `sdn_tf.cli` turns the fields
 into absl flags (so flagfiles in `configs/` set them), and library code takes
 a `Config`, never `FLAGS`, so tests build one with `Config(...)` or
 `dataclasses.replace`.
@@ -10,12 +10,16 @@ a `Config`, never `FLAGS`, so tests build one with `Config(...)` or
 import dataclasses
 import json
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
+from sdn_tf import models
+from sdn_tf import text
+from sdn_tf import training
+from sdn_tf.data import cub
+from sdn_tf.data import layouts
 from sdn_tf.models import vgg_spec
 from sdn_tf.utils.errors import UsageError
 
-DISTANCES = ("l1", "l2")
 
 
 class ConfigError(UsageError):
@@ -37,7 +41,7 @@ class Config:
   """Everything a training run needs to know. See each field's help."""
   # --- Data -----------------------------------------------------------
   dataset: str = option("shapes", "Layout of the source data.",
-                        ("shapes", "cub", "oxford102", "stackgan", "folder"))
+                        layouts.dataset_names())
   data_dir: str = option(
       "data/shapes/records",
       "Prepared TFRecords (tools/prepare_dataset.py). Made from "
@@ -49,7 +53,7 @@ class Config:
   split: str = option("class_disjoint",
                       "CUB/Oxford split: text-to-image class-disjoint or "
                       "CUB's own train_test_split.txt.",
-                      ("class_disjoint", "official"))
+                      cub.SPLIT_RULES)
   shapes_num_train: int = option(10000, "Shapes training images to generate.")
   shapes_num_test: int = option(1600, "Shapes test images to generate.")
   image_size: int = option(64, "Training resolution R (multiple of 32).")
@@ -57,11 +61,11 @@ class Config:
                       "captions say left/right, as shapes' do).")
   # --- Text -------------------------------------------------------------
   text_encoder: str = option("trainable", "Caption encoder E.",
-                             ("trainable", "precomputed", "hub"))
+                             text.ENCODERS)
   hub_handle: str = option("", "TF-Hub handle, URL or local path "
                            "(--text_encoder=hub).")
   tokenizer_mode: str = option("word", "Token unit of the trainable "
-                               "encoder.", ("word", "char"))
+                               "encoder.", text.TOKENIZER_MODES)
   max_caption_length: int = option(32, "Tokens kept per caption (word "
                                    "mode; char mode keeps 8x as many).")
   embedding_dim: int = option(1024, "Size of the caption embedding e.")
@@ -87,11 +91,11 @@ class Config:
                           "no noise).")
   fc_units: int = option(4096, "Width of fc7_mirror and fc6_mirror.")
   normalization: str = option("none", "Normalisation after each student "
-                              "conv.", ("none", "batch", "instance"))
+                              "conv.", models.NORMALIZATIONS)
   conditional_norm: bool = option(False, "Compute the normalisation's scale "
                                   "and shift from the text embedding.")
   upsampling: str = option("nearest", "How a pool's mirror up-samples.",
-                           ("nearest", "bilinear"))
+                           models.UPSAMPLINGS)
   calibrated_outputs: bool = option(
       False, "Report each student activation times per-channel constants "
       "measured on the teacher before training (see models/student.py).")
@@ -100,10 +104,10 @@ class Config:
       "pretrain", "imagenet | pretrain (train VGG19 on the data set's "
       "classes first) | random | path of a weights file.")
   teacher_pooling: str = option("avg", "Teacher pooling (avg = the "
-                                "reference).", ("avg", "max"))
+                                "reference).", models.POOLINGS)
   input_scaling: str = option("caffe", "Teacher input space: Keras' caffe "
                               "preprocessing or raw 0..255 (the reference).",
-                              ("caffe", "raw"))
+                              models.INPUT_SCALINGS)
   pretrain_steps: int = option(600, "Teacher pretraining steps "
                                "(--teacher_weights=pretrain).")
   pretrain_learning_rate: float = option(3e-4, "Teacher pretraining "
@@ -114,7 +118,7 @@ class Config:
   stage2_points: str = option("all", "Stage-II mirror points.")
   point_weights: str = option("", "Per-point loss weights, 'name=w,...' "
                               "(blockN allowed); unnamed points weigh 1.")
-  distance: str = option("l1", "Distance at each point.", DISTANCES)
+  distance: str = option("l1", "Distance at each point.", training.DISTANCES)
   point_distances: str = option("", "Per-point distances overriding "
                                 "--distance, 'name=l1|l2,...' (blockN "
                                 "allowed).")
@@ -133,7 +137,7 @@ class Config:
   stage2_learning_rate: float = option(0.0, "Stage II's own learning rate "
                                        "(0 = --learning_rate).")
   lr_schedule: str = option("constant", "Learning-rate schedule within a "
-                            "stage.", ("constant", "cosine"))
+                            "stage.", training.LR_SCHEDULES)
   stage1_steps: int = option(0, "Stage-I steps (0: use --stage1_epochs).")
   stage2_steps: int = option(0, "Stage-II steps (0: use --stage2_epochs).")
   stage1_epochs: float = option(100.0, "Stage-I epochs, an epoch being "
@@ -141,8 +145,7 @@ class Config:
   stage2_epochs: float = option(100.0, "Stage-II epochs.")
   # --- Infrastructure -------------------------------------------------------
   strategy: str = option("default", "tf.distribute strategy.",
-                         ("default", "one_device", "mirrored",
-                          "multi_worker_mirrored", "tpu"))
+                         training.STRATEGIES)
   num_cpu_devices: int = option(1, "Split the CPU into this many logical "
                                 "devices (for mirrored on one machine).")
   tpu: str = option("", "TPU address (--strategy=tpu).")
@@ -229,9 +232,9 @@ def parse_point_weights(spec: str) -> Dict[str, float]:
 def parse_point_distances(spec: str) -> Dict[str, str]:
   """'input=l2' -> {point name: distance}."""
   def distance_of(names: str, value: str) -> str:
-    if value not in DISTANCES:
+    if value not in training.DISTANCES:
       raise ConfigError("point_distances", f"distance of {names!r} must be "
-                        f"one of {', '.join(DISTANCES)}, got {value!r}")
+                        f"one of {', '.join(training.DISTANCES)}, got {value!r}")
     return value
   return _parse_point_map(spec, "point_distances", "distance", distance_of)
 

@@ -3,8 +3,8 @@
 Rebuilds the generator that `DIR/config.json` describes, restores it from
 the latest checkpoint in `DIR/checkpoints/` (or from `--checkpoint`), and
 writes it as a new SavedModel version under `DIR/export/` (see
-`sdn_tf.serving` for the signatures). Training exports at its end already;
-this is for exporting an earlier checkpoint, or again after `serving.py`
+`sdn_tf.serving.export_lib` for the signatures). Training exports at its end already;
+this is for exporting an earlier checkpoint, or again after `export_lib.py`
 changed, without training.
 
 The prepared data dir named in config.json must still be there: the
@@ -12,8 +12,6 @@ tokenizer's vocabulary and the embedding size come from it. A relative
 `data_dir` is resolved against the current directory, as it was in training.
 """
 
-import dataclasses
-import json
 import os
 from typing import Optional
 
@@ -22,37 +20,8 @@ from absl import flags
 from absl import logging
 
 from sdn_tf import cli
-from sdn_tf.config import Config
-from sdn_tf.config import ConfigError
+from sdn_tf.training import workdir as workdir_lib
 from sdn_tf.utils.errors import UsageError
-
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
-EXPORT_DIR = "export"
-
-
-def read_config(workdir: str) -> Config:
-  """The Config a training run wrote to `workdir/config.json`.
-
-  Raises:
-    FileNotFoundError: there is no config.json.
-    ConfigError: it names an option this version does not know, or a bad
-      value.
-  """
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise FileNotFoundError(
-        f"--workdir: no {CONFIG_FILE} in {workdir}: is it the work dir of a "
-        f"training run?")
-  with open(path) as f:
-    values = json.load(f)
-  # Dropping an unknown option silently could rebuild another generator.
-  unknown = sorted(set(values) - {f.name for f in dataclasses.fields(Config)})
-  if unknown:
-    raise ConfigError(unknown[0], f"in {path}: not an option of this "
-                      f"version of sdn_tf")
-  return Config(**values)
-
 
 def find_checkpoint(workdir: str, checkpoint: Optional[str] = None) -> str:
   """The checkpoint prefix to restore: `checkpoint`, or the latest one.
@@ -75,8 +44,8 @@ def find_checkpoint(workdir: str, checkpoint: Optional[str] = None) -> str:
           f"--checkpoint: {checkpoint} is not a checkpoint (no "
           f"{checkpoint}.index)")
     return checkpoint
-  folder = os.path.join(workdir, CHECKPOINT_DIR)
-  found = tf.train.latest_checkpoint(folder) if os.path.isdir(folder) else None
+  folder = workdir_lib.checkpoint_dir(workdir)
+  found = workdir_lib.latest_checkpoint(workdir)
   if not found:
     raise FileNotFoundError(f"--workdir: no checkpoint in {folder}: has "
                             f"training saved one yet?")
@@ -116,12 +85,12 @@ def export_from_workdir(workdir: str, checkpoint: Optional[str] = None) -> str:
   """
   if not workdir:
     raise UsageError("required", flag="workdir")
-  config = read_config(workdir)
+  config = workdir_lib.read_config(workdir)
   prefix = find_checkpoint(workdir, checkpoint)
   # Heavy imports after the checks, so that mistakes are reported fast.
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
-  from sdn_tf import serving
+  from sdn_tf.serving import export_lib
   from sdn_tf.data import input_pipeline
   from sdn_tf.training import builders
   # pylint: enable=g-import-not-at-top
@@ -139,8 +108,8 @@ def export_from_workdir(workdir: str, checkpoint: Optional[str] = None) -> str:
   # that does not match it would otherwise export random weights.
   status.assert_existing_objects_matched()
   logging.info("Restored the generator from %s", prefix)
-  path = serving.export_generator(generator, config, config.data_dir,
-                                  os.path.join(workdir, EXPORT_DIR))
+  path = export_lib.export_generator(generator, config, config.data_dir,
+                                  workdir_lib.export_dir(workdir))
   logging.info("Exported the generator to %s", path)
   return path
 

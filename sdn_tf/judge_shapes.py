@@ -19,7 +19,7 @@ from absl import logging
 import numpy as np
 
 from sdn_tf import cli
-from sdn_tf import exported_model
+from sdn_tf.serving import loading
 from sdn_tf.utils.errors import UsageError
 from sdn_tf.data import shapes
 from sdn_tf.data import shapes_loader
@@ -55,10 +55,10 @@ def _read_image(record) -> np.ndarray:
 
 def _draw(model_dir: str, captions: Sequence[str]) -> List[np.ndarray]:
   # Seed 0 of `generate` is the fixed noise of `serving_default`.
-  signature = exported_model.load_generate_signature(model_dir)
+  signature = loading.load_generate_signature(model_dir)
   images = []
   for start in range(0, len(captions), _BATCH):
-    batch = exported_model.draw(signature, captions[start:start + _BATCH], 1, 0)
+    batch = loading.draw(signature, captions[start:start + _BATCH], 1, 0)
     images.extend(batch[:, 0])
   return images
 
@@ -76,7 +76,7 @@ def judge_export(model_dir: str, raw_data_dir: str, num_images: int = 320,
   """Reports for "real", "generated", "generated_seen", "generated_held_out"."""
   if num_images < 1:
     raise UsageError(f"must be >= 1, got {num_images}", flag="num_images")
-  path = exported_model.resolve_model_dir(model_dir)
+  path = loading.resolve_model_dir(model_dir)
   records = _test_records(raw_data_dir, num_images)
   captions = shapes_judge.caption_sample([r.captions for r in records], seed)
   logging.info("Judging %d captions drawn by %s", len(captions), path)

@@ -20,8 +20,8 @@ from absl import logging
 import numpy as np
 
 from sdn_tf import cli
-from sdn_tf import exported_model
-from sdn_tf import image_grid
+from sdn_tf.serving import loading
+from sdn_tf.utils import image_grid
 from sdn_tf.utils.errors import UsageError
 
 _MODEL_DIR = flags.DEFINE_string(
@@ -42,12 +42,12 @@ def sample_grid(model_dir: str, captions: Sequence[str], num_samples: int = 4,
     raise UsageError("give at least one caption", flag="text")
   if num_samples < 1:
     raise UsageError(f"must be >= 1, got {num_samples}", flag="num_samples")
-  path = exported_model.resolve_model_dir(model_dir)
+  path = loading.resolve_model_dir(model_dir)
   logging.info("Drawing %d caption(s) x %d sample(s) with %s", len(captions),
                num_samples, path)
-  images = exported_model.generate(path, captions, num_samples, seed)
+  images = loading.generate(path, captions, num_samples, seed)
   header = [f"seed {seed + j}" for j in range(num_samples)]
-  shown = [exported_model.to_bytes(c).decode("utf-8", "replace") for c in captions]
+  shown = [loading.to_bytes(c).decode("utf-8", "replace") for c in captions]
   return image_grid.captioned_rows(list(images), shown, header=header)
 
 

@@ -9,9 +9,8 @@ from absl import app
 from absl import flags
 
 from sdn_tf import cli
-from sdn_tf import flags as sdn_flags
 
-sdn_flags.define_config_flags()
+cli.define_config_flags()
 _WORKDIR = flags.DEFINE_string(
     "workdir", "runs/shapes", "Checkpoints, TensorBoard logs and exports.")
 
@@ -19,10 +18,10 @@ _WORKDIR = flags.DEFINE_string(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  config = cli.run_reporting_user_errors(sdn_flags.config_from_flags)
+  config = cli.run_reporting_user_errors(cli.config_from_flags)
   # Imported here so that `--help` and flag errors come back fast.
-  from sdn_tf import trainer  # pylint: disable=g-import-not-at-top
-  cli.run_reporting_user_errors(trainer.train_and_export, config,
+  from sdn_tf.training import loop  # pylint: disable=g-import-not-at-top
+  cli.run_reporting_user_errors(loop.train_and_export, config,
                                 _WORKDIR.value)
 
 

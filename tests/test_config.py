@@ -1,4 +1,4 @@
-"""Tests for sdn_tf.config and sdn_tf.flags: flagfiles, validation, errors.
+"""Tests for sdn_tf.config and the flags sdn_tf.cli derives: flagfiles, validation, errors.
 
 Flag parsing runs in a fresh Python process per case, so that absl's global
 FLAGS never carries values from one case into another (or into other test
@@ -16,7 +16,7 @@ from absl import flags
 import pytest
 
 from sdn_tf import config as config_lib
-from sdn_tf import flags as sdn_flags
+from sdn_tf import cli
 from sdn_tf.config import Config, ConfigError
 from sdn_tf.models import vgg_spec
 
@@ -29,11 +29,11 @@ FLAGFILES = sorted(p.relative_to(ROOT).as_posix()
 _PARSE = """
 import json, sys
 from sdn_tf import config as config_lib
-from sdn_tf import flags as sdn_flags
-sdn_flags.define_config_flags()
+from sdn_tf import cli
+cli.define_config_flags()
 try:
-  sdn_flags.FLAGS(["prog"] + sys.argv[1:])
-  print(sdn_flags.config_from_flags().to_json())
+  cli.FLAGS(["prog"] + sys.argv[1:])
+  print(cli.config_from_flags().to_json())
 except Exception as e:
   print(json.dumps({"error": type(e).__name__, "message": str(e)}))
 """
@@ -67,10 +67,10 @@ def _as_type(field, text):
 
 def test_every_field_is_a_flag_of_its_type():
   # Defining (not parsing) on the global FLAGS is idempotent and harmless.
-  sdn_flags.define_config_flags()
-  sdn_flags.define_config_flags()
+  cli.define_config_flags()
+  cli.define_config_flags()
   for field in dataclasses.fields(Config):
-    flag = sdn_flags.FLAGS[field.name]
+    flag = cli.FLAGS[field.name]
     assert flag.default == field.default, field.name
     assert flag.help.endswith(field.metadata["help"]), field.name
     if field.metadata["choices"]:

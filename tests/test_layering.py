@@ -20,13 +20,13 @@ ENTRY_POINTS = ("sdn_tf.train", "sdn_tf.export", "sdn_tf.sample",
 # Floor -> the first-party modules (and their submodules) it must not import.
 FORBIDDEN = {
     "sdn_tf.models": ("sdn_tf.config", "sdn_tf.training", "sdn_tf.data",
-                      "sdn_tf.cli", "sdn_tf.flags"),
+                      "sdn_tf.cli"),
     "sdn_tf.text": ("sdn_tf.config", "sdn_tf.training", "sdn_tf.data",
-                    "sdn_tf.cli", "sdn_tf.flags", "sdn_tf.models"),
+                    "sdn_tf.cli", "sdn_tf.models"),
     # The ground floor: helpers that any module may import.
     "sdn_tf.utils": ("sdn_tf.config", "sdn_tf.training", "sdn_tf.data",
-                     "sdn_tf.cli", "sdn_tf.flags", "sdn_tf.models",
-                     "sdn_tf.text", "sdn_tf.serving", "sdn_tf.evaluation"),
+                     "sdn_tf.cli", "sdn_tf.models",
+                     "sdn_tf.text", "sdn_tf.serving.export_lib", "sdn_tf.evaluation"),
 }
 
 

@@ -381,7 +381,7 @@ def test_export_from_workdir_needs_a_checkpoint(smoke, tmp_path):
 
 
 def test_sample_tool_writes_a_captioned_grid(smoke, tmp_path):
-  from sdn_tf import image_grid  # pylint: disable=g-import-not-at-top
+  from sdn_tf.utils import image_grid  # pylint: disable=g-import-not-at-top
   # An export root whose highest version (3) is the one to use.
   root = tmp_path / "export"
   root.mkdir()

@@ -21,7 +21,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from sdn_tf import cli  # pylint: disable=g-import-not-at-top
-from sdn_tf import progress  # pylint: disable=g-import-not-at-top
+from sdn_tf.utils import progress  # pylint: disable=g-import-not-at-top
 from sdn_tf.data import shapes  # pylint: disable=g-import-not-at-top
 
 _PROG = "make_shapes.py"

@@ -5,7 +5,7 @@
 
 Layouts and their options are described in `sdn_tf/data/<dataset>.py`;
 this tool only maps flags onto `layouts.load_dataset` and
-`tfrecord_writer.convert`. A mistake in the flags or the data is reported as
+`records_writer.convert`. A mistake in the flags or the data is reported as
 one line on stderr with exit status 2; a traceback means a bug.
 """
 
@@ -22,7 +22,7 @@ from absl import flags
 from sdn_tf import cli
 from sdn_tf.data import cub
 from sdn_tf.data import layouts
-from sdn_tf.data import tfrecord_writer
+from sdn_tf.data.records import writer as records_writer
 
 _PROG = "prepare_dataset"
 
@@ -60,7 +60,7 @@ def _format_duration(seconds: float) -> str:
       f"{minutes}:{seconds:02d}"
 
 
-def _print_progress(progress: tfrecord_writer.Progress) -> None:
+def _print_progress(progress: records_writer.Progress) -> None:
   done = (f"{progress.processed}/{progress.total}" if progress.total
           else str(progress.processed))
   eta = progress.eta_s
@@ -69,7 +69,7 @@ def _print_progress(progress: tfrecord_writer.Progress) -> None:
         f"{progress.skipped} skipped", file=sys.stderr, flush=True)
 
 
-def format_summary(summary: tfrecord_writer.ConversionSummary) -> str:
+def format_summary(summary: records_writer.ConversionSummary) -> str:
   """The closing report: what was written, what was skipped and why."""
   lines = [f"Wrote {summary.out_dir}:"]
   for split, count in summary.num_examples.items():
@@ -91,7 +91,7 @@ def main(argv):
   if len(argv) > 1:
     cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag",
              _PROG)
-  options = tfrecord_writer.WriterOptions(
+  options = records_writer.WriterOptions(
       examples_per_shard=FLAGS.examples_per_shard,
       num_shards=FLAGS.num_shards, strict=FLAGS.strict,
       vocab_min_count=FLAGS.vocab_min_count, overwrite=FLAGS.overwrite)
@@ -99,8 +99,8 @@ def main(argv):
   print(format_summary(summary))
 
 
-def _convert(options: tfrecord_writer.WriterOptions
-             ) -> tfrecord_writer.ConversionSummary:
+def _convert(options: records_writer.WriterOptions
+             ) -> records_writer.ConversionSummary:
   options.check()
   source = layouts.load_dataset(
       FLAGS.dataset, FLAGS.data_dir, split=FLAGS.split,
@@ -109,7 +109,7 @@ def _convert(options: tfrecord_writer.WriterOptions
   print(f"{source.name} at {source.data_dir}: "
         f"{len(source.class_names)} class(es); split: {source.split_rule}",
         file=sys.stderr)
-  return tfrecord_writer.convert(source, FLAGS.out_dir, options,
+  return records_writer.convert(source, FLAGS.out_dir, options,
                                  progress=_print_progress)
 
 

@@ -34,7 +34,7 @@ import os
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from sdn_tf.data import loader_common as common
-from sdn_tf.data.records import CaptionedImage
+from sdn_tf.data.captioned_image import CaptionedImage
 
 NAME = "cub"
 CUB_DIR = "CUB_200_2011"

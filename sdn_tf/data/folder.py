@@ -23,7 +23,7 @@ import os
 from typing import Iterator, List, Tuple
 
 from sdn_tf.data import loader_common as common
-from sdn_tf.data.records import CaptionedImage
+from sdn_tf.data.captioned_image import CaptionedImage
 
 NAME = "folder"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")

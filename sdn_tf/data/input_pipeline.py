@@ -1,7 +1,7 @@
 """The tf.data input pipeline over a prepared data set directory.
 
 Pure functions, no flags. `make_dataset` reads the sharded TFRecords written
-by `tools/prepare_dataset.py` (keys in `sdn_tf.data.tfrecord_schema`) and
+by `tools/prepare_dataset.py` (keys and parse spec in `sdn_tf.data.records.schema`) and
 yields batches of dicts:
   "image"      float32 [B, R, R, 3], integer values in 0..255 (no scaling:
                the teacher applies its own input preprocessing)
@@ -33,7 +33,7 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 
-from sdn_tf.data import tfrecord_schema as schema
+from sdn_tf.data.records import schema
 
 # Half-side of the CUB crop square, in units of max(box w, box h).
 BOX_CROP_SCALE = 0.75
@@ -195,22 +195,11 @@ def _read_records(files: List[str], training: bool, base_seed: int,
   return dataset
 
 
-def _feature_spec() -> Dict:
-  return {
-      schema.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
-      schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string),
-      schema.IMAGE_BOX: tf.io.VarLenFeature(tf.float32),
-      schema.LABEL: tf.io.FixedLenFeature([], tf.int64),
-      schema.CAPTIONS: tf.io.VarLenFeature(tf.string),
-      schema.EMBEDDINGS: tf.io.VarLenFeature(tf.float32),
-  }
-
-
 def _decode_example(serialized: tf.Tensor, image_size: int,
                     embedding_dim: Optional[int],
                     crop_to_box: bool) -> Dict[str, tf.Tensor]:
   """Parses one record; image cropped and resized, all captions kept."""
-  features = tf.io.parse_single_example(serialized, _feature_spec())
+  features = tf.io.parse_single_example(serialized, schema.feature_spec())
   captions = tf.sparse.to_dense(features[schema.CAPTIONS])
   tf.debugging.assert_positive(
       tf.size(captions), message="a record has no captions")

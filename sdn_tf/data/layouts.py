@@ -21,12 +21,13 @@ from sdn_tf.data import stackgan
 
 Loader = Callable[..., common.DatasetSource]
 
+# The built-in data set first: the order `--dataset`'s help lists them in.
 LOADERS: Dict[str, Loader] = {
+    shapes_loader.NAME: shapes_loader.load_shapes,
     cub.NAME: cub.load_cub,
     oxford102.NAME: oxford102.load_oxford102,
     stackgan.NAME: stackgan.load_stackgan,
     folder.NAME: folder.load_folder,
-    shapes_loader.NAME: shapes_loader.load_shapes,
 }
 
 # `load_dataset` name that means "whichever layout `detect_layout` finds".

@@ -3,7 +3,7 @@
 Loaders do not decide what to do with bad data. They yield a stream of
 `CaptionedImage` records interleaved with `DataIssue`s (an image without a
 caption file, an empty caption file, caption text that is not UTF-8), and the
-converter (`tfrecord_writer`) skips and counts them, or stops on the first one
+converter (`records.writer`) skips and counts them, or stops on the first one
 in strict mode. Images themselves are checked by the converter, which has to
 read their bytes anyway.
 
@@ -16,7 +16,7 @@ import os
 from typing import (Callable, Iterable, Iterator, List, Optional, Sequence,
                     Tuple, Union)
 
-from sdn_tf.data.records import CaptionedImage
+from sdn_tf.data.captioned_image import CaptionedImage
 from sdn_tf.utils.errors import UsageError
 
 TRAIN = "train"

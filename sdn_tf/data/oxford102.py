@@ -26,7 +26,7 @@ import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from sdn_tf.data import loader_common as common
-from sdn_tf.data.records import CaptionedImage
+from sdn_tf.data.captioned_image import CaptionedImage
 
 NAME = "oxford102"
 IMAGES_DIR = "jpg"

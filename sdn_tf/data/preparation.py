@@ -10,23 +10,23 @@ import os
 
 from absl import logging
 
-from sdn_tf import progress as progress_lib
+from sdn_tf.utils import progress as progress_lib
 from sdn_tf.config import Config
 from sdn_tf.data import layouts
 from sdn_tf.data import shapes
-from sdn_tf.data import tfrecord_schema
-from sdn_tf.data import tfrecord_writer
+from sdn_tf.data.records import schema
+from sdn_tf.data.records import writer as records_writer
 
 
 def is_prepared(data_dir: str) -> bool:
-  return os.path.isfile(os.path.join(data_dir, tfrecord_schema.METADATA_FILE))
+  return os.path.isfile(os.path.join(data_dir, schema.METADATA_FILE))
 
 
 def _log_generation(done: int, total: int) -> None:
   logging.info("generating shapes: %d/%d images", done, total)
 
 
-def _log_conversion(p: tfrecord_writer.Progress) -> None:
+def _log_conversion(p: records_writer.Progress) -> None:
   eta = progress_lib.format_duration(p.eta_s) if p.eta_s is not None else "?"
   logging.info("preparing TFRecords: %d/%s images (%d skipped) | %.0f img/s "
                "| ETA %s", p.processed, p.total or "?", p.skipped, p.rate, eta)
@@ -56,7 +56,7 @@ def ensure_prepared(config: Config) -> str:
   source = layouts.load_dataset(config.dataset, config.raw_data_dir, **options)
   logging.info("Preparing %s from %s into %s", config.dataset,
                config.raw_data_dir, config.data_dir)
-  summary = tfrecord_writer.convert(source, config.data_dir,
+  summary = records_writer.convert(source, config.data_dir,
                                     progress=_log_conversion)
   logging.info("Prepared %s: %s examples, %d skipped (%s), vocabulary of %d "
                "in %s", config.data_dir, summary.num_examples,

@@ -36,7 +36,7 @@ import numpy as np
 
 from sdn_tf.data import cub
 from sdn_tf.data import loader_common as common
-from sdn_tf.data.records import CaptionedImage
+from sdn_tf.data.captioned_image import CaptionedImage
 
 NAME = "stackgan"
 FILENAMES = "filenames.pickle"

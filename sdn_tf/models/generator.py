@@ -46,7 +46,7 @@ class TextToImage(keras.Model):
 
   @property
   def _default_save_signature(self):
-    # Exports use explicit signatures (sdn_tf.serving); Keras' guessed one
+    # Exports use explicit signatures (sdn_tf.serving.export_lib); Keras' guessed one
     # would feed floats to the string input.
     return None
 

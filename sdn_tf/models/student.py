@@ -29,10 +29,10 @@ import keras
 from keras import layers
 from keras import ops
 
+from sdn_tf.models import NORMALIZATIONS
+from sdn_tf.models import UPSAMPLINGS
 from sdn_tf.models import vgg_spec
 
-NORMALIZATIONS = ("none", "batch", "instance")
-UPSAMPLINGS = ("nearest", "bilinear")
 
 
 class ConditionalNormalization(layers.Layer):
@@ -260,7 +260,7 @@ class Student(keras.Model):
 
   @property
   def _default_save_signature(self):
-    # Exports use explicit signatures (sdn_tf.serving); Keras' guessed one
+    # Exports use explicit signatures (sdn_tf.serving.export_lib); Keras' guessed one
     # cannot express the optional noise input.
     return None
 

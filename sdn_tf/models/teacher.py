@@ -18,10 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sdn_tf.models import INPUT_SCALINGS
+from sdn_tf.models import POOLINGS
 from sdn_tf.models import vgg_spec
 
-INPUT_SCALINGS = ("caffe", "raw")
-POOLINGS = ("avg", "max")
 # ImageNet channel means in BGR order, as in keras.applications' caffe mode.
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 

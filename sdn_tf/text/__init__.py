@@ -1,1 +1,7 @@
 """Caption text: in-graph tokenisation, vocabularies and text encoders."""
+
+# The options this package implements, as the flags name them. Kept here,
+# free of TensorFlow, so that `sdn_tf.config` (and so `--help`) can import
+# them without loading TensorFlow.
+ENCODERS = ("trainable", "precomputed", "hub")  # encoders.py
+TOKENIZER_MODES = ("word", "char")  # vocab.py and tokenizer.py

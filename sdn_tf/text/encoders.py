@@ -1,6 +1,6 @@
 """Caption encoders E(t): the text half of the generator.
 
-Three kinds, chosen by `--text_encoder` (METHOD.md, "Text encoder"):
+Three kinds, chosen by `--text_encoder` (docs/METHOD.md, "Text encoder"):
   trainable    `CnnRnnEncoder`: in-graph tokenisation, token embedding, a
                1-D conv stack and a bidirectional GRU, projected to 1024-d:
                the char-CNN-RNN family of Reed et al., trained end to end
@@ -24,7 +24,6 @@ import tensorflow as tf
 
 from sdn_tf.text import tokenizer as tokenizer_lib
 
-ENCODERS = ("trainable", "precomputed", "hub")
 
 
 class CnnRnnEncoder(keras.layers.Layer):

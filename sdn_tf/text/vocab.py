@@ -20,6 +20,8 @@ import os
 import unicodedata
 from typing import Iterable, List, Optional, Sequence
 
+from sdn_tf.text import TOKENIZER_MODES
+
 PAD_TOKEN = "<pad>"
 PAD_ID = 0
 RESERVED_TOKENS = (PAD_TOKEN,)
@@ -29,7 +31,7 @@ RESERVED_TOKENS = (PAD_TOKEN,)
 # are ~100 bytes; CUB's longest is well under 1 KB.
 MAX_INPUT_BYTES = 4096
 
-MODES = ("word", "char")
+MODES = TOKENIZER_MODES
 
 # Unicode's Default_Ignorable_Code_Point ranges: ICU's NFKC_Casefold (used in
 # the graph) deletes them, Python's casefold does not, so we delete them here.

@@ -11,7 +11,7 @@ from typing import Optional
 import keras
 
 from sdn_tf.config import Config
-from sdn_tf.data import tfrecord_schema
+from sdn_tf.data.records import schema
 from sdn_tf.models import generator as generator_lib
 from sdn_tf.models import student as student_lib
 from sdn_tf.text import encoders
@@ -30,7 +30,7 @@ def make_encoder(config: Config, data_dir: str) -> keras.layers.Layer:
   max_length = config.max_caption_length * (
       _CHARS_PER_WORD if config.tokenizer_mode == "char" else 1)
   tokenizer = tokenizer_lib.CaptionTokenizer(
-      os.path.join(data_dir, tfrecord_schema.VOCAB_FILE),
+      os.path.join(data_dir, schema.VOCAB_FILE),
       mode=config.tokenizer_mode, max_length=max_length,
       num_oov_buckets=1, name="tokenizer")
   return encoders.CnnRnnEncoder(tokenizer, config.embedding_dim,

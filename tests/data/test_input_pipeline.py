@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from sdn_tf.data import input_pipeline
-from sdn_tf.data import tfrecord_schema as schema
+from sdn_tf.data.records import schema
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 SIZE = 8  # output side R

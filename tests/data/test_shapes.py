@@ -1,4 +1,4 @@
-"""Tests for the built-in captioned shapes data set (sdn_tf/data/shapes.py).
+"""Tests for the built-in captioned shapes data set (sdn_tf/data/shapes/).
 
 Every check reads what write_dataset put on disk, on tiny data sets, and
 holds the pixels and captions against docs/SHAPES.md and attributes.jsonl.

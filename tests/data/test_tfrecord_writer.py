@@ -16,9 +16,9 @@ import tensorflow as tf
 from PIL import Image
 
 from sdn_tf.data import loader_common as common
-from sdn_tf.data import tfrecord_schema as schema
-from sdn_tf.data import tfrecord_writer as writer
-from sdn_tf.data.records import CaptionedImage
+from sdn_tf.data.records import schema
+from sdn_tf.data.records import writer
+from sdn_tf.data.captioned_image import CaptionedImage
 from sdn_tf.text import vocab as vocab_lib
 
 CLASS_NAMES = ("001.red", "002.blue", "003.green")

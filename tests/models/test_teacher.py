@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 
 from sdn_tf import config as config_lib
-from sdn_tf import losses as losses_lib
-from sdn_tf import teacher_pretraining
-from sdn_tf import train_steps
+from sdn_tf.training import losses as losses_lib
+from sdn_tf.training import teacher_pretraining
+from sdn_tf.training import distillation
 from sdn_tf.models import generator as generator_lib
 from sdn_tf.models import student as student_lib
 from sdn_tf.models import teacher as teacher_lib
@@ -278,7 +278,7 @@ def _task(**overrides):
   scales = None
   if config.normalize_points:
     scales = losses_lib.RunningScale(vgg_spec.POINT_NAMES)
-  return config, teacher, generator, train_steps.DistillationTask(
+  return config, teacher, generator, distillation.DistillationTask(
       config, teacher, generator, scales)
 
 
@@ -308,7 +308,7 @@ def test_training_steps_leave_the_teacher_unchanged():
   # Stage I XLA-compiled (the default), Stage II as a plain tf.function:
   # both code paths, each compiled once (XLA compiles take a while on CPU).
   for stage, jit_compile in ((1, True), (2, False)):
-    step = train_steps.make_train_step(strategy, task, optimizer, stage,
+    step = distillation.make_train_step(strategy, task, optimizer, stage,
                                        config.batch_size,
                                        jit_compile=jit_compile)
     for _ in range(2):

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from sdn_tf.training import workdir as workdir_lib
 from sdn_tf.utils.errors import UsageError
 
 
@@ -28,13 +29,11 @@ def resolve_model_dir(model_dir: str) -> str:
     raise UsageError(f"{model_dir} is not a directory", flag="model_dir")
   if tf.saved_model.contains_saved_model(model_dir):
     return model_dir
-  versions = [int(n) for n in os.listdir(model_dir) if n.isdigit()
-              and tf.saved_model.contains_saved_model(
-                  os.path.join(model_dir, n))]
-  if not versions:
+  latest = workdir_lib.latest_export(model_dir)
+  if latest is None:
     raise UsageError(f"no SavedModel in {model_dir} nor in a numbered "
                      f"version dir under it", flag="model_dir")
-  return os.path.join(model_dir, str(max(versions)))
+  return latest
 
 
 def to_bytes(caption: str) -> bytes:
@@ -47,7 +46,7 @@ def load_generate_signature(model_dir: str):
   """The `generate` signature of the SavedModel in `model_dir`."""
   # tf-text registers the tokenizer's ops, which the SavedModel's graph uses.
   # pylint: disable=g-import-not-at-top,unused-import
-  import tensorflow_text
+  import tensorflow_text  # noqa: F401  # registers its ops for the graph
   import tensorflow as tf
   # pylint: enable=g-import-not-at-top,unused-import
   model = tf.saved_model.load(model_dir)

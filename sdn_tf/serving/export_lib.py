@@ -30,10 +30,11 @@ import tensorflow as tf
 from sdn_tf.config import Config
 from sdn_tf.models import generator as generator_lib
 from sdn_tf.training import builders
+from sdn_tf.training import workdir as workdir_lib
 from sdn_tf.models import teacher as teacher_lib
 
 # Keeps the serving graph's lookups of this module's ops (tf-text) linked.
-import tensorflow_text  # pylint: disable=unused-import
+import tensorflow_text  # noqa: F401  # registers its ops for the graph
 
 
 class GeneratorServing(tf.Module):
@@ -92,9 +93,7 @@ def float32_copy(generator: generator_lib.TextToImage, config: Config,
 
 def next_version(export_root: str) -> int:
   """One more than the highest integer version under `export_root`."""
-  versions = [int(n) for n in os.listdir(export_root) if n.isdigit()] \
-      if os.path.isdir(export_root) else []
-  return max(versions, default=0) + 1
+  return max(workdir_lib.export_versions(export_root), default=0) + 1
 
 
 def export_generator(generator: generator_lib.TextToImage, config: Config,

@@ -1,4 +1,4 @@
-"""SDN's distillation losses (METHOD.md, "Stage-I", "Stage-II", "Diverse").
+"""SDN's distillation losses (docs/METHOD.md, "Stage I", "Stage II", "Diverse").
 
 Every function returns *per-example* losses (shape [batch]) so that the
 trainer can average them over the global batch with
@@ -19,7 +19,7 @@ from typing import Dict, Mapping, Optional, Tuple, Union
 import keras
 import tensorflow as tf
 
-from sdn_tf.config import DISTANCES
+from sdn_tf.training import DISTANCES
 
 
 def point_distance(predicted: tf.Tensor, target: tf.Tensor,

@@ -1,10 +1,10 @@
-"""Tests for sdn_tf.losses, against values worked out by hand."""
+"""Tests for sdn_tf.training.losses, against values worked out by hand."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from sdn_tf import losses
+from sdn_tf.training import losses
 
 # Two examples of 2x1x2 "activations".
 A = np.array([[[[1.0, -2.0]], [[0.0, 4.0]]],

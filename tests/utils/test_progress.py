@@ -1,8 +1,8 @@
-"""Tests for sdn_tf.progress: durations, rates and progress lines."""
+"""Tests for sdn_tf.utils.progress: durations, rates and progress lines."""
 
 import pytest
 
-from sdn_tf import progress
+from sdn_tf.utils import progress
 
 
 @pytest.mark.parametrize("seconds,text", [

@@ -23,16 +23,16 @@ from typing import Dict, Optional
 
 from absl import logging
 import keras
-import numpy as np
 import tensorflow as tf
 
-from sdn_tf import distribute
-from sdn_tf import losses
-from sdn_tf import progress
-from sdn_tf import summaries
-from sdn_tf import teacher_pretraining
-from sdn_tf import text_pretraining
-from sdn_tf import train_steps
+from sdn_tf.training import distribute
+from sdn_tf.training import losses
+from sdn_tf.utils import progress
+from sdn_tf.training import summaries
+from sdn_tf.training import teacher_pretraining
+from sdn_tf.training import text_pretraining
+from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.training import distillation
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
@@ -121,7 +121,7 @@ def current_learning_rate(optimizer) -> float:
 def _checkpoint_dir(workdir: str, strategy) -> str:
   # Non-chief workers must save too (collectives), but somewhere harmless.
   if distribute.is_chief(strategy):
-    return os.path.join(workdir, "checkpoints")
+    return workdir_lib.checkpoint_dir(workdir)
   return tempfile.mkdtemp(prefix="sdn_worker_ckpt_")
 
 
@@ -143,9 +143,9 @@ def run_stage(stage: int, total_steps: int, config: Config, state: TrainState,
   if step >= total_steps:
     return
   logging.info("Stage %d: step %d of %d", stage, step, total_steps)
-  task = train_steps.DistillationTask(config, state.teacher, state.generator,
+  task = distillation.DistillationTask(config, state.teacher, state.generator,
                                       state.scales)
-  train_step = train_steps.make_train_step(strategy, task, optimizer, stage,
+  train_step = distillation.make_train_step(strategy, task, optimizer, stage,
                                            config.batch_size,
                                            config.jit_compile)
   iterator = iter(_distributed_dataset(strategy, config, data_dir))
@@ -231,8 +231,7 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
       lambda: preparation.is_prepared(config.data_dir), "prepare the data")
   metadata = input_pipeline.read_metadata(data_dir)
   if chief:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json())
+    workdir_lib.write_config(workdir, config)
   teacher_weights = chief_first(
       chief,
       lambda: teacher_pretraining.resolve_teacher_weights(config, workdir,
@@ -262,7 +261,7 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
       max_to_keep=config.keep_checkpoints)
   # Every worker resumes from the chief's checkpoints: a non-chief's own
   # directory is a fresh temporary one.
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  latest = workdir_lib.latest_checkpoint(workdir)
   if latest:
     state.checkpoint.restore(latest).expect_partial()
     logging.info("Resumed from %s (stage %d, step %d)", latest,
@@ -298,8 +297,8 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
 
   if not (config.export and chief):
     return None
-  from sdn_tf import serving  # pylint: disable=g-import-not-at-top
-  path = serving.export_generator(state.generator, config, data_dir,
-                                  os.path.join(workdir, "export"))
+  from sdn_tf.serving import export_lib  # pylint: disable=g-import-not-at-top
+  path = export_lib.export_generator(state.generator, config, data_dir,
+                                  workdir_lib.export_dir(workdir))
   logging.info("Exported the generator to %s", path)
   return path

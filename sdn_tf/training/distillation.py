@@ -3,8 +3,8 @@
 `DistillationTask` holds the networks and what the losses need; its
 `stage_loss` is the per-replica loss of Stage I or II. `make_train_step`
 wraps it: the string work (tokenisation) runs first, the loss and its
-gradients run as one XLA-compiled function (`--jit_compile`; about 4x faster
-in bfloat16 on this project's CPUs), then the optimizer applies the
+gradients run as one function, XLA-compiled with `--jit_compile`, then the
+optimizer applies the
 gradients, all inside `strategy.run`, with `strategy.reduce` for the logs.
 The trainer owns the loop, checkpoints and summaries.
 """
@@ -14,7 +14,7 @@ from typing import Dict, Mapping, Optional
 import keras
 import tensorflow as tf
 
-from sdn_tf import losses
+from sdn_tf.training import losses
 from sdn_tf.config import Config
 from sdn_tf.models import teacher as teacher_lib
 

@@ -1,4 +1,4 @@
-"""Tests for sdn_tf.image_grid: tile layout, captioned rows, PNG bytes."""
+"""Tests for sdn_tf.utils.image_grid: tile layout, captioned rows, PNG bytes."""
 
 import io
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sdn_tf import image_grid
+from sdn_tf.utils import image_grid
 
 
 def _solid(values, size=(2, 3)):

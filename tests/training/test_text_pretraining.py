@@ -1,4 +1,4 @@
-"""Tests for the text encoder's alignment pretraining (sdn_tf/text_pretraining)."""
+"""Tests for the text encoder's alignment pretraining (sdn_tf/training/text_pretraining)."""
 
 import json
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sdn_tf import text_pretraining
-from sdn_tf import trainer
+from sdn_tf.training import text_pretraining
+from sdn_tf.training import loop
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
@@ -88,8 +88,8 @@ def test_weights_round_trip_and_refuse_another_encoder(setup, tmp_path):
 def test_a_frozen_encoder_is_not_trained(setup):
   config, data_dir, _ = setup
   config = Config(**{**config.__dict__, "freeze_text_encoder": True})
-  state = trainer.TrainState(config, data_dir, None, None,
-                             {trainer.STAGE_ONE: 1, trainer.STAGE_TWO: 1})
+  state = loop.TrainState(config, data_dir, None, None,
+                             {loop.STAGE_ONE: 1, loop.STAGE_TWO: 1})
   trained = {id(v) for v in state.generator.trainable_variables}
   assert state.generator.encoder.weights
   assert not any(id(w) in trained for w in state.generator.encoder.weights)

@@ -57,11 +57,11 @@ def data_flags(base) -> List[str]:
 # Parses the same flags as the trainer and prepares the data they name.
 _PREPARE = """
 import sys
-from sdn_tf import flags as sdn_flags
+from sdn_tf import cli
 from sdn_tf.data import preparation
-sdn_flags.define_config_flags()
-sdn_flags.FLAGS(["prog"] + sys.argv[1:])
-print(preparation.ensure_prepared(sdn_flags.config_from_flags()))
+cli.define_config_flags()
+cli.FLAGS(["prog"] + sys.argv[1:])
+print(preparation.ensure_prepared(cli.config_from_flags()))
 """
 
 

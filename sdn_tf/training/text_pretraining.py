@@ -1,18 +1,15 @@
 """Alignment pre-training of the text encoder against the frozen teacher.
 
-METHOD.md allows "an optional alignment pre-training of E against the
-teacher's high-level features of the paired image". Trained only through
-the student's sixteen layers, a fresh encoder is what holds Stage I back:
-on the built-in shapes the same student, fed the attributes as one-hot
-vectors, drew the right colour, position and size for 42% of test captions
-after 200 steps, while from captions through a fresh encoder it drew no
-object at all (docs/METHOD_NOTES.md). So before Stage I the encoder learns
+docs/METHOD.md ("Text encoder") allows an alignment pre-training of E
+against the teacher's features of the paired image. Trained only through
+the student's sixteen layers, a fresh encoder is what holds Stage I back: it
+gives the student an almost constant input (docs/METHOD_NOTES.md has the
+experiments). So before Stage I the encoder learns
 to predict, from a caption, the teacher's activations at one mirror point
 (`--text_pretrain_point`) of the paired image: a linear head on the
 embedding, squared error on standardised features. The features are
 computed once for `--text_pretrain_images` training images; a step then
-costs only the encoder's work (milliseconds), so a thousand steps take
-about a minute on a CPU.
+costs only the encoder's work.
 
 `--text_embedding_std` then whitens the embedding over the training
 captions (`whiten_embedding`). The head is thrown away; the encoder's
@@ -30,10 +27,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sdn_tf import progress
+from sdn_tf.utils import progress
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import workdir as workdir_lib
 
 WEIGHTS_NAME = "encoder_weights.npz"
 REPORT_NAME = "encoder_pretraining.json"
@@ -48,7 +46,7 @@ _SETTINGS = ("text_pretrain_point", "text_pretrain_steps",
 
 
 def cached_paths(workdir: str) -> Tuple[str, str]:
-  folder = os.path.join(workdir, "text_encoder")
+  folder = workdir_lib.text_encoder_dir(workdir)
   return os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, REPORT_NAME)
 
 
@@ -201,13 +199,9 @@ def whiten_embedding(encoder: keras.layers.Layer, captions: np.ndarray,
   Why: Stage I trains the student's caption-reading weights with Adam,
   which moves each of them by about the learning rate per step whatever its
   gradient's scale, so the embedding's scale, not the loss, sets how fast
-  the caption-dependent parts of the student change. On the shapes, fed the
-  embedding as aligned (std ~0.4 in each of 256 dimensions, 90% of its
-  variance in 14 directions), the student got every named attribute right
-  for 26% of test captions after 400 Stage-I steps; whitened to std 1, 26%;
-  to 0.1, 41%; to 0.3, 43%, and 26% already at step 200
-  (docs/METHOD_NOTES.md). Whitened rather than only rescaled, because some
-  attributes (size, background) live in the embedding's weak directions.
+  the caption-dependent parts of the student change (docs/METHOD_NOTES.md
+  measures it). Whitened rather than only rescaled, because some attributes
+  (size, background) live in the embedding's weak directions.
   """
   unique = np.unique(captions)
   embeddings = embed(encoder, unique).astype(np.float64)

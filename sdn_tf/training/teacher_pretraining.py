@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sdn_tf import progress
+from sdn_tf.utils import progress
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib

@@ -8,16 +8,16 @@ also go in as text.
 """
 
 import collections
-import os
 from typing import Dict, Mapping
 
 import numpy as np
 import tensorflow as tf
 
-from sdn_tf import image_grid
+from sdn_tf.utils import image_grid
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import workdir as workdir_lib
 
 # Noise samples drawn per caption in the grids (when the student takes noise).
 GRID_SAMPLES = 3
@@ -26,7 +26,7 @@ GRID_SAMPLES = 3
 def make_writer(workdir: str, chief: bool):
   if not chief:
     return tf.summary.create_noop_writer()
-  return tf.summary.create_file_writer(os.path.join(workdir, "train"))
+  return tf.summary.create_file_writer(workdir_lib.summary_dir(workdir))
 
 
 class MeanWindow:

@@ -1,6 +1,6 @@
 """Converts a loader's stream of `CaptionedImage`s into a prepared data set.
 
-The output directory (see `tfrecord_schema`) holds sharded TFRecords per
+The output directory (see `records.schema`) holds sharded TFRecords per
 split, `vocab.txt` built from the *training* captions only, and
 `metadata.json`. Everything is written into a hidden sibling directory
 (`.<name>.partial-<pid>`) that is renamed to the output directory only once
@@ -16,40 +16,28 @@ are JPEG or PNG; other formats (WebP, BMP, GIF, ...) are re-encoded to PNG
 so that the input pipeline only ever sees JPEG or PNG.
 """
 
-import collections
 import dataclasses
 import datetime
-import io
 import json
 import logging
 import os
 import shutil
-import struct
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
-import numpy as np
-from PIL import Image
 
 from sdn_tf.data import loader_common as common
-from sdn_tf.data import tfrecord_schema as schema
-from sdn_tf.data.records import CaptionedImage
+from sdn_tf.data.captioned_image import CaptionedImage
+from sdn_tf.data.records import images as images_lib
+from sdn_tf.data.records import schema
+from sdn_tf.data.records import tallies
 from sdn_tf.text import vocab as vocab_lib
 
 FORMAT_VERSION = 1
 DEFAULT_EXAMPLES_PER_SHARD = 1000
 DEFAULT_MAX_SHARD_BYTES = 100 * 2**20
 VOCAB_MODE = "word"
-# Per reason, only this many skipped files are logged one by one; the rest
-# are only counted, so a broken data set does not flood the terminal.
-MAX_LOGGED_PER_REASON = 10
 
-# What PIL raises on damaged or unsupported files varies by format plugin.
-_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError,
-               KeyError, TypeError, struct.error, Image.DecompressionBombError)
-# PIL format names whose bytes TensorFlow's JPEG/PNG decoders read as-is
-# (MPO is a JPEG with extra frames appended, as some cameras write).
-_KEPT_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png"}
 
 logger = logging.getLogger(__name__)
 
@@ -125,106 +113,6 @@ class ConversionSummary:
   metadata: dict
 
 
-@dataclasses.dataclass(frozen=True)
-class CheckedImage:
-  """An image that PIL decoded, as it will be stored."""
-  data: bytes        # the encoded bytes to write
-  format: str        # "jpeg" or "png"
-  reencoded: bool    # True when `data` is a PNG made from another format
-
-
-class _BadImage(Exception):
-  """An image PIL cannot read; carries the skip reason."""
-
-  def __init__(self, reason: str, detail: str):
-    super().__init__(detail)
-    self.reason = reason
-    self.detail = detail
-
-
-def check_image(data: bytes) -> CheckedImage:
-  """Validates an encoded image and returns the bytes to store.
-
-  The image is both verified (`Image.verify`, which checks the file's
-  structure) and fully decoded, because verify() alone misses truncated
-  JPEGs.
-
-  Args:
-    data: the encoded image.
-
-  Returns:
-    The input bytes for JPEG and PNG, otherwise the image re-encoded as PNG.
-
-  Raises:
-    _BadImage: PIL cannot identify or decode the image.
-  """
-  try:
-    with Image.open(io.BytesIO(data)) as image:
-      image_format = image.format
-      image.verify()
-    # verify() leaves the image unusable, so decode from a fresh handle.
-    with Image.open(io.BytesIO(data)) as image:
-      image.load()
-      if image_format in _KEPT_FORMATS:
-        return CheckedImage(data, _KEPT_FORMATS[image_format], False)
-      return CheckedImage(_to_png(image), "png", True)
-  except Image.UnidentifiedImageError:
-    # PIL's own message names an anonymous BytesIO object; say it plainly.
-    raise _BadImage(common.CORRUPT_IMAGE,
-                    "not an image format PIL can identify") from None
-  except _PIL_ERRORS as e:
-    raise _BadImage(common.CORRUPT_IMAGE, str(e) or type(e).__name__) from None
-
-
-def _to_png(image: Image.Image) -> bytes:
-  """Re-encodes a decoded image as 8-bit RGB(A) PNG."""
-  has_alpha = "A" in image.getbands() or "transparency" in image.info
-  buffer = io.BytesIO()
-  image.convert("RGBA" if has_alpha else "RGB").save(buffer, format="PNG")
-  return buffer.getvalue()
-
-
-def read_image(record: CaptionedImage) -> CheckedImage:
-  """Reads and validates a record's image; raises _BadImage if unusable."""
-  try:
-    data = record.read_image_bytes()
-  except OSError as e:
-    raise _BadImage(common.UNREADABLE_IMAGE, e.strerror or str(e)) from None
-  return check_image(data)
-
-
-def encode_example(record: CaptionedImage, image_bytes: bytes):
-  """Builds the tf.train.Example of a record (keys from tfrecord_schema).
-
-  Args:
-    record: the record.
-    image_bytes: the encoded image to store (`CheckedImage.data`).
-
-  Returns:
-    A `tf.train.Example`.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  def bytes_feature(values):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-
-  def float_feature(values):
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-
-  feature = {
-      schema.IMAGE_ENCODED: bytes_feature([image_bytes]),
-      schema.IMAGE_ID: bytes_feature([record.example_id.encode("utf-8")]),
-      schema.LABEL: tf.train.Feature(
-          int64_list=tf.train.Int64List(value=[record.label])),
-      schema.CAPTIONS: bytes_feature(
-          [c.encode("utf-8") for c in record.captions]),
-  }
-  if record.box is not None:
-    feature[schema.IMAGE_BOX] = float_feature([float(v) for v in record.box])
-  if record.embeddings is not None:
-    flat = np.asarray(record.embeddings, dtype=np.float32).reshape(-1)
-    feature[schema.EMBEDDINGS] = float_feature(flat.tolist())
-  return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
 class _ShardWriter:
@@ -287,77 +175,6 @@ class _ShardWriter:
     for writer in self._writers:
       writer.close()
 
-
-class _IssueTally:
-  """Counts skipped examples and warnings; enforces strict mode."""
-
-  def __init__(self, strict: bool):
-    self._strict = strict
-    self.skipped = collections.Counter()
-    self.warnings = collections.Counter()
-
-  def report(self, issue: common.DataIssue) -> None:
-    if issue.skips_example and self._strict:
-      raise common.BadExampleError(f"--strict: {issue.describe()}")
-    counter = self.skipped if issue.skips_example else self.warnings
-    counter[issue.reason] += 1
-    if counter[issue.reason] <= MAX_LOGGED_PER_REASON:
-      action = "skipped" if issue.skips_example else "warning"
-      logger.warning("%s: %s", action, issue.describe())
-      if counter[issue.reason] == MAX_LOGGED_PER_REASON:
-        logger.warning("further %s not logged, only counted",
-                       issue.reason.replace("_", " "))
-
-
-class _Stats:
-  """What metadata.json says about the examples actually written."""
-
-  def __init__(self):
-    self.labels = collections.defaultdict(set)
-    self.caption_counts = collections.Counter()
-    self.formats = collections.Counter()
-    self.reencoded = 0
-    self.embedding_dim: Optional[int] = None
-    self.has_embeddings: Optional[bool] = None
-    self.with_boxes = 0
-    self.train_captions: List[str] = []
-    self.ids = set()
-
-  def add(self, record: CaptionedImage, image: CheckedImage) -> None:
-    self.labels[record.split].add(record.label)
-    self.caption_counts[len(record.captions)] += 1
-    self.formats[image.format] += 1
-    self.reencoded += int(image.reencoded)
-    self.with_boxes += int(record.box is not None)
-    if record.split == common.TRAIN:
-      self.train_captions.extend(record.captions)
-    self._check_embeddings(record)
-    if record.embeddings is not None:
-      self._add_embeddings(record)
-
-  def _check_embeddings(self, record: CaptionedImage) -> None:
-    """The input pipeline relies on all records having embeddings or none."""
-    has = record.embeddings is not None
-    if self.has_embeddings is None:
-      self.has_embeddings = has
-    elif has != self.has_embeddings:
-      raise common.DatasetError(
-          f"{record.example_id} {'has' if has else 'lacks'} caption "
-          f"embeddings, unlike the examples before it")
-
-  def _add_embeddings(self, record: CaptionedImage) -> None:
-    shape = np.shape(record.embeddings)
-    # One row per caption is the stored format's contract (see
-    # tfrecord_schema.EMBEDDINGS); loaders must keep to it.
-    if len(shape) != 2 or shape[0] != len(record.captions):
-      raise ValueError(
-          f"embeddings of {record.example_id} have shape {shape}; expected "
-          f"[{len(record.captions)} captions, dim]")
-    if self.embedding_dim is not None and shape[1] != self.embedding_dim:
-      raise common.DatasetError(
-          f"embeddings of {record.example_id} have size {shape[1]}, earlier "
-          f"ones {self.embedding_dim}")
-    self.embedding_dim = int(shape[1])
 
 
 def _check_record(record: CaptionedImage, num_classes: int) -> None:
@@ -446,11 +263,11 @@ def write_dataset(items: Iterable[common.Item], out_dir: str, *,
   # Imported here rather than at the top so that option and layout mistakes
   # are reported before TensorFlow's seconds-long import, and before the
   # clock starts so that the first progress rate is not skewed by it.
-  import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+  import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top
   start = time.monotonic()
   tmp_dir = _make_tmp_dir(out_dir)
   writers = {s: _ShardWriter(tmp_dir, s, options) for s in common.SPLITS}
-  tally, stats = _IssueTally(options.strict), _Stats()
+  tally, stats = tallies.IssueTally(options.strict), tallies.Stats()
   done = False
   try:
     last_report = start
@@ -477,7 +294,7 @@ def write_dataset(items: Iterable[common.Item], out_dir: str, *,
 
 
 def _write_item(item: common.Item, writers: Dict[str, _ShardWriter],
-                tally: _IssueTally, stats: _Stats, num_classes: int) -> None:
+                tally: tallies.IssueTally, stats: tallies.Stats, num_classes: int) -> None:
   """Writes one record, or reports one issue."""
   if isinstance(item, common.DataIssue):
     tally.report(item)
@@ -489,14 +306,14 @@ def _write_item(item: common.Item, writers: Dict[str, _ShardWriter],
                                   f"id {item.example_id!r} seen before"))
     return
   try:
-    image = read_image(item)
-  except _BadImage as e:
+    image = images_lib.read_image(item)
+  except images_lib.BadImage as e:
     tally.report(common.DataIssue(e.reason, item.image_path or item.example_id,
                                   e.detail))
     return
   stats.ids.add(item.example_id)
   stats.add(item, image)
-  example = encode_example(item, image.data)
+  example = schema.encode_example(item, image.data)
   writers[item.split].write(example.SerializeToString())
 
 
@@ -520,8 +337,8 @@ class _Provenance:
 
 
 def _finish(tmp_dir: str, out_dir: str, shard_files: Dict[str, List[str]],
-            writers: Dict[str, _ShardWriter], tally: _IssueTally,
-            stats: _Stats, info: _Provenance) -> ConversionSummary:
+            writers: Dict[str, _ShardWriter], tally: tallies.IssueTally,
+            stats: tallies.Stats, info: _Provenance) -> ConversionSummary:
   """Writes vocab.txt and metadata.json, then publishes the directory."""
   num_examples = {s: w.num_written for s, w in writers.items()}
   if not sum(num_examples.values()):
@@ -552,8 +369,8 @@ def _finish(tmp_dir: str, out_dir: str, shard_files: Dict[str, List[str]],
 
 
 def _metadata(num_examples: Dict[str, int],
-              shard_files: Dict[str, List[str]], tally: _IssueTally,
-              stats: _Stats, info: _Provenance, vocab_size: int) -> dict:
+              shard_files: Dict[str, List[str]], tally: tallies.IssueTally,
+              stats: tallies.Stats, info: _Provenance, vocab_size: int) -> dict:
   """The content of metadata.json."""
   counts = sorted(stats.caption_counts)
   options = dataclasses.asdict(info.options)

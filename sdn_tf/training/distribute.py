@@ -6,8 +6,8 @@ import os
 from absl import logging
 import tensorflow as tf
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
-              "tpu")
+from sdn_tf.training import STRATEGIES
+
 
 
 def split_cpu(num_devices: int) -> None:

@@ -1,0 +1,1 @@
+"""Exporting and loading the SavedModel that TF Serving serves."""
