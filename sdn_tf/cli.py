@@ -13,7 +13,8 @@ keeps its traceback.
 import dataclasses
 import sys
 import typing
-from typing import NoReturn, Optional
+from typing import NoReturn
+from typing import Optional
 
 from absl import flags
 from absl import logging
@@ -24,10 +25,10 @@ from sdn_tf.utils.errors import UsageError
 FLAGS = flags.FLAGS
 
 _DEFINERS = {
-    bool: flags.DEFINE_bool,
-    int: flags.DEFINE_integer,
-    float: flags.DEFINE_float,
-    str: flags.DEFINE_string,
+  bool: flags.DEFINE_bool,
+  int: flags.DEFINE_integer,
+  float: flags.DEFINE_float,
+  str: flags.DEFINE_string,
 }
 
 
@@ -39,17 +40,21 @@ def define_config_flags() -> None:
       continue
     choices = field.metadata.get("choices")
     if choices:
-      flags.DEFINE_enum(field.name, field.default, list(choices),
-                        field.metadata["help"])
+      flags.DEFINE_enum(
+        field.name, field.default, list(choices), field.metadata["help"]
+      )
     else:
-      _DEFINERS[hints[field.name]](field.name, field.default,
-                                   field.metadata["help"])
+      _DEFINERS[hints[field.name]](
+        field.name, field.default, field.metadata["help"]
+      )
 
 
 def config_from_flags() -> config_lib.Config:
   """The Config the parsed flags describe (raises ConfigError if bad)."""
-  values = {field.name: FLAGS[field.name].value
-            for field in dataclasses.fields(config_lib.Config)}
+  values = {
+    field.name: FLAGS[field.name].value
+    for field in dataclasses.fields(config_lib.Config)
+  }
   return config_lib.Config(**values)
 
 
@@ -65,8 +70,9 @@ def fail(message: str, prog: Optional[str] = None) -> NoReturn:
   sys.exit(EXIT_USAGE)
 
 
-def run_reporting_user_errors(function, *args, prog: Optional[str] = None,
-                              **kwargs):
+def run_reporting_user_errors(
+  function, *args, prog: Optional[str] = None, **kwargs
+):
   """Calls `function`; a user error exits with status 2 and one line."""
   try:
     return function(*args, **kwargs)

@@ -23,6 +23,7 @@ from sdn_tf import cli
 from sdn_tf.training import workdir as workdir_lib
 from sdn_tf.utils.errors import UsageError
 
+
 def find_checkpoint(workdir: str, checkpoint: Optional[str] = None) -> str:
   """The checkpoint prefix to restore: `checkpoint`, or the latest one.
 
@@ -33,6 +34,7 @@ def find_checkpoint(workdir: str, checkpoint: Optional[str] = None) -> str:
     FileNotFoundError: naming the flag, when there is no such checkpoint.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   if checkpoint:
     if os.path.isdir(checkpoint):
       found = tf.train.latest_checkpoint(checkpoint)
@@ -41,14 +43,16 @@ def find_checkpoint(workdir: str, checkpoint: Optional[str] = None) -> str:
       return found
     if not tf.io.gfile.exists(checkpoint + ".index"):
       raise FileNotFoundError(
-          f"--checkpoint: {checkpoint} is not a checkpoint (no "
-          f"{checkpoint}.index)")
+        f"--checkpoint: {checkpoint} is not a checkpoint (no "
+        f"{checkpoint}.index)"
+      )
     return checkpoint
   folder = workdir_lib.checkpoint_dir(workdir)
   found = workdir_lib.latest_checkpoint(workdir)
   if not found:
-    raise FileNotFoundError(f"--workdir: no checkpoint in {folder}: has "
-                            f"training saved one yet?")
+    raise FileNotFoundError(
+      f"--workdir: no checkpoint in {folder}: has training saved one yet?"
+    )
   return found
 
 
@@ -62,14 +66,16 @@ def check_checkpointable(checkpoint, weights) -> None:
   checkpoint would write freshly initialised weights.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   tracked = {id(t) for t in tf.train.TrackableView(checkpoint).descendants()}
   missing = [w.path for w in weights if id(w) not in tracked]
   if missing:
     raise RuntimeError(
-        f"{len(missing)} of the generator's {len(weights)} weights are not "
-        f"part of its tf.train.Checkpoint, so a checkpoint cannot restore "
-        f"them (layers or weights kept only in a list or dict), e.g. "
-        f"{', '.join(missing[:3])}")
+      f"{len(missing)} of the generator's {len(weights)} weights are not "
+      f"part of its tf.train.Checkpoint, so a checkpoint cannot restore "
+      f"them (layers or weights kept only in a list or dict), e.g. "
+      f"{', '.join(missing[:3])}"
+    )
 
 
 def export_from_workdir(workdir: str, checkpoint: Optional[str] = None) -> str:
@@ -90,13 +96,16 @@ def export_from_workdir(workdir: str, checkpoint: Optional[str] = None) -> str:
   # Heavy imports after the checks, so that mistakes are reported fast.
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
-  from sdn_tf.serving import export_lib
+
   from sdn_tf.data import input_pipeline
+  from sdn_tf.serving import export_lib
   from sdn_tf.training import builders
+
   # pylint: enable=g-import-not-at-top
   metadata = input_pipeline.read_metadata(config.data_dir)
-  generator = builders.make_generator(config, config.data_dir,
-                                      metadata.get("embedding_dim"))
+  generator = builders.make_generator(
+    config, config.data_dir, metadata.get("embedding_dim")
+  )
   generator.build_for(1)
   # The training checkpoint also holds optimizers, the stage counter and the
   # point scales; only the generator is wanted here.
@@ -108,25 +117,33 @@ def export_from_workdir(workdir: str, checkpoint: Optional[str] = None) -> str:
   # that does not match it would otherwise export random weights.
   status.assert_existing_objects_matched()
   logging.info("Restored the generator from %s", prefix)
-  path = export_lib.export_generator(generator, config, config.data_dir,
-                                  workdir_lib.export_dir(workdir))
+  path = export_lib.export_generator(
+    generator, config, config.data_dir, workdir_lib.export_dir(workdir)
+  )
   logging.info("Exported the generator to %s", path)
   return path
 
 
 _WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Work dir of a training run (config.json, "
-    "checkpoints/); the SavedModel goes to <workdir>/export/<version>.")
+  "workdir",
+  None,
+  "Work dir of a training run (config.json, "
+  "checkpoints/); the SavedModel goes to <workdir>/export/<version>.",
+)
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "Checkpoint prefix (<workdir>/checkpoints/ckpt-N) or "
-    "directory to export; default: the latest in <workdir>/checkpoints.")
+  "checkpoint",
+  None,
+  "Checkpoint prefix (<workdir>/checkpoints/ckpt-N) or "
+  "directory to export; default: the latest in <workdir>/checkpoints.",
+)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  path = cli.run_reporting_user_errors(export_from_workdir, _WORKDIR.value,
-                                       _CHECKPOINT.value)
+  path = cli.run_reporting_user_errors(
+    export_from_workdir, _WORKDIR.value, _CHECKPOINT.value
+  )
   print(path)
 
 

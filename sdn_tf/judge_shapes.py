@@ -11,7 +11,9 @@ judged against the same captions, are printed first as the ceiling. The
 held-out (shape, colour) pairs are reported apart.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict
+from typing import List
+from typing import Sequence
 
 from absl import app
 from absl import flags
@@ -19,19 +21,24 @@ from absl import logging
 import numpy as np
 
 from sdn_tf import cli
-from sdn_tf.serving import loading
-from sdn_tf.utils.errors import UsageError
 from sdn_tf.data import shapes
 from sdn_tf.data import shapes_loader
 from sdn_tf.evaluation import shapes_judge
+from sdn_tf.serving import loading
+from sdn_tf.utils.errors import UsageError
 
 _MODEL_DIR = flags.DEFINE_string(
-    "model_dir", None, "Exported SavedModel: a version dir, or the export "
-    "root (its highest version is used).")
+  "model_dir",
+  None,
+  "Exported SavedModel: a version dir, or the export "
+  "root (its highest version is used).",
+)
 _RAW_DATA_DIR = flags.DEFINE_string(
-    "raw_data_dir", "data/shapes/raw", "The generated shapes data set.")
+  "raw_data_dir", "data/shapes/raw", "The generated shapes data set."
+)
 _NUM_IMAGES = flags.DEFINE_integer(
-    "num_images", 320, "Test images to judge, one caption each.")
+  "num_images", 320, "Test images to judge, one caption each."
+)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the caption choice.")
 _BATCH = 64
 
@@ -49,6 +56,7 @@ def _test_records(raw_data_dir: str, num_images: int):
 
 def _read_image(record) -> np.ndarray:
   from PIL import Image  # pylint: disable=g-import-not-at-top
+
   with Image.open(record.image_path) as image:
     return np.asarray(image.convert("RGB"))
 
@@ -58,21 +66,23 @@ def _draw(model_dir: str, captions: Sequence[str]) -> List[np.ndarray]:
   signature = loading.load_generate_signature(model_dir)
   images = []
   for start in range(0, len(captions), _BATCH):
-    batch = loading.draw(signature, captions[start:start + _BATCH], 1, 0)
+    batch = loading.draw(signature, captions[start : start + _BATCH], 1, 0)
     images.extend(batch[:, 0])
   return images
 
 
-_HELD_OUT_CLASS_DIRS = frozenset(c.dir_name for c in shapes.CLASSES
-                                 if c.held_out)
+_HELD_OUT_CLASS_DIRS = frozenset(
+  c.dir_name for c in shapes.CLASSES if c.held_out
+)
 
 
 def _held_out(record) -> bool:
   return record.class_name in _HELD_OUT_CLASS_DIRS
 
 
-def judge_export(model_dir: str, raw_data_dir: str, num_images: int = 320,
-                 seed: int = 0) -> Dict[str, shapes_judge.Report]:
+def judge_export(
+  model_dir: str, raw_data_dir: str, num_images: int = 320, seed: int = 0
+) -> Dict[str, shapes_judge.Report]:
   """Reports for "real", "generated", "generated_seen", "generated_held_out"."""
   if num_images < 1:
     raise UsageError(f"must be >= 1, got {num_images}", flag="num_images")
@@ -85,14 +95,15 @@ def judge_export(model_dir: str, raw_data_dir: str, num_images: int = 320,
 
   def subset(keep):
     return shapes_judge.judge(
-        [c for c, k in zip(captions, keep) if k],
-        [d for d, k in zip(drawn, keep) if k])
+      [c for c, k in zip(captions, keep) if k],
+      [d for d, k in zip(drawn, keep) if k],
+    )
 
   return {
-      "real": shapes_judge.judge(captions, [_read_image(r) for r in records]),
-      "generated": shapes_judge.judge(captions, drawn),
-      "generated_seen": subset([not h for h in held_out]),
-      "generated_held_out": subset(held_out),
+    "real": shapes_judge.judge(captions, [_read_image(r) for r in records]),
+    "generated": shapes_judge.judge(captions, drawn),
+    "generated_seen": subset([not h for h in held_out]),
+    "generated_held_out": subset(held_out),
   }
 
 
@@ -100,8 +111,12 @@ def main(argv: List[str]):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   reports = cli.run_reporting_user_errors(
-      judge_export, _MODEL_DIR.value, _RAW_DATA_DIR.value, _NUM_IMAGES.value,
-      _SEED.value)
+    judge_export,
+    _MODEL_DIR.value,
+    _RAW_DATA_DIR.value,
+    _NUM_IMAGES.value,
+    _SEED.value,
+  )
   for name, report in reports.items():
     print(f"{name}: {report.summary()}")
 

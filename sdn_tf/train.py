@@ -12,7 +12,8 @@ from sdn_tf import cli
 
 cli.define_config_flags()
 _WORKDIR = flags.DEFINE_string(
-    "workdir", "runs/shapes", "Checkpoints, TensorBoard logs and exports.")
+  "workdir", "runs/shapes", "Checkpoints, TensorBoard logs and exports."
+)
 
 
 def main(argv):
@@ -21,8 +22,8 @@ def main(argv):
   config = cli.run_reporting_user_errors(cli.config_from_flags)
   # Imported here so that `--help` and flag errors come back fast.
   from sdn_tf.training import loop  # pylint: disable=g-import-not-at-top
-  cli.run_reporting_user_errors(loop.train_and_export, config,
-                                _WORKDIR.value)
+
+  cli.run_reporting_user_errors(loop.train_and_export, config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

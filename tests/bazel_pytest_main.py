@@ -13,9 +13,9 @@ import os
 import sys
 
 _SELECT = {
-    "all": [],
-    "not_slow": ["-m", "not slow"],
-    "slow": ["-m", "slow"],
+  "all": [],
+  "not_slow": ["-m", "not slow"],
+  "slow": ["-m", "slow"],
 }
 _NO_TESTS_COLLECTED = 5
 
@@ -27,13 +27,17 @@ def _pytest_args(argv):
     if arg.startswith("--select="):
       select = arg.split("=", 1)[1]
       if select not in _SELECT:
-        raise SystemExit(f"bazel_pytest_main: unknown {arg}; one of {sorted(_SELECT)}")
+        raise SystemExit(
+          f"bazel_pytest_main: unknown {arg}; one of {sorted(_SELECT)}"
+        )
     else:
       rest.append(arg)
   args = ["-q", "-p", "no:cacheprovider"] + _SELECT[select]
   # Bazel's per-test scratch folder and its JUnit XML file, when run by Bazel.
   if os.environ.get("TEST_TMPDIR"):
-    args.append("--basetemp=" + os.path.join(os.environ["TEST_TMPDIR"], "pytest"))
+    args.append(
+      "--basetemp=" + os.path.join(os.environ["TEST_TMPDIR"], "pytest")
+    )
   if os.environ.get("XML_OUTPUT_FILE"):
     args.append("--junitxml=" + os.environ["XML_OUTPUT_FILE"])
   return select, args + rest

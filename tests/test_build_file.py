@@ -31,7 +31,10 @@ import dataclasses
 import pathlib
 import re
 import sys
-from typing import Dict, List, Optional, Set
+from typing import Dict
+from typing import List
+from typing import Optional
+from typing import Set
 
 import pytest
 
@@ -70,10 +73,15 @@ def _glob(include, exclude=(), allow_empty=True, exclude_directories=1):
   del allow_empty, exclude_directories
   found = set()
   for pattern in include:
-    found.update(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern)
-                 if p.is_file() and "__pycache__" not in p.parts)
+    found.update(
+      p.relative_to(ROOT).as_posix()
+      for p in ROOT.glob(pattern)
+      if p.is_file() and "__pycache__" not in p.parts
+    )
   for pattern in exclude:
-    found.difference_update(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern))
+    found.difference_update(
+      p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern)
+    )
   return sorted(found)
 
 
@@ -89,9 +97,17 @@ def load_build() -> Dict[str, Target]:
   def rule(kind):
     def declare(name, srcs=None, deps=None, data=None, main=None, **unused):
       del unused
-      add(Target(kind, name, _as_list(srcs, f"{name}.srcs"),
-                 _as_list(deps, f"{name}.deps"), _as_list(data, f"{name}.data"),
-                 main=main))
+      add(
+        Target(
+          kind,
+          name,
+          _as_list(srcs, f"{name}.srcs"),
+          _as_list(deps, f"{name}.deps"),
+          _as_list(data, f"{name}.data"),
+          main=main,
+        )
+      )
+
     return declare
 
   def pytest_test(name, srcs=None, deps=None, data=None, slow=False, **unused):
@@ -99,28 +115,56 @@ def load_build() -> Dict[str, Target]:
     srcs = [name + ".py"] if srcs is None else _as_list(srcs, f"{name}.srcs")
     names = [name, name + "_slow"] if slow else [name]
     for n in names:
-      add(Target("py_test", n, srcs + ["//:" + PYTEST_RUNNER],
-                 _as_list(deps, f"{name}.deps") + ["//:" + PYTEST_SUPPORT],
-                 _as_list(data, f"{name}.data"), main="//:" + PYTEST_RUNNER,
-                 slow=bool(slow), macro="pytest_test", twin=n != name))
+      add(
+        Target(
+          "py_test",
+          n,
+          srcs + ["//:" + PYTEST_RUNNER],
+          _as_list(deps, f"{name}.deps") + ["//:" + PYTEST_SUPPORT],
+          _as_list(data, f"{name}.data"),
+          main="//:" + PYTEST_RUNNER,
+          slow=bool(slow),
+          macro="pytest_test",
+          twin=n != name,
+        )
+      )
 
   def ignore(*args, **kwargs):
     del args, kwargs
 
   scope = {name: rule(name) for name in RULES}
-  scope.update(pytest_test=pytest_test, glob=_glob, load=ignore, package=ignore,
-               licenses=ignore, exports_files=ignore)
+  scope.update(
+    pytest_test=pytest_test,
+    glob=_glob,
+    load=ignore,
+    package=ignore,
+    licenses=ignore,
+    exports_files=ignore,
+  )
   code = compile(BUILD_FILE.read_text(), str(BUILD_FILE), "exec")
   unknown = None
   try:
-    exec(code, {"__builtins__": {"True": True, "False": False, "None": None,
-                                 "dict": dict, "len": len}}, scope)  # pylint: disable=exec-used
+    exec(
+      code,
+      {
+        "__builtins__": {
+          "True": True,
+          "False": False,
+          "None": None,
+          "dict": dict,
+          "len": len,
+        }
+      },
+      scope,
+    )  # pylint: disable=exec-used
   except NameError as e:
     unknown = str(e)
   if unknown:
-    pytest.fail(f"BUILD: {unknown}: tests/test_build_file.py knows only "
-                f"{sorted(scope)}; give it a stand-in for the new function",
-                pytrace=False)
+    pytest.fail(
+      f"BUILD: {unknown}: tests/test_build_file.py knows only "
+      f"{sorted(scope)}; give it a stand-in for the new function",
+      pytrace=False,
+    )
   return targets
 
 
@@ -245,7 +289,7 @@ def _imported_files(path: str) -> Set[str]:
         add(alias.name)
     elif isinstance(node, ast.ImportFrom):
       if node.level:
-        base = package[:len(package) - node.level + 1]
+        base = package[: len(package) - node.level + 1]
         prefix = ".".join(base + ([node.module] if node.module else []))
       else:
         prefix = node.module
@@ -280,8 +324,11 @@ def test_build_file_parses(targets):
 def test_every_python_file_belongs_to_a_target(targets):
   owners = _owners(targets)
   orphans = [f for f in _source_files() if f not in owners]
-  _fail(orphans, "Python files in no BUILD target (add a py_library, py_binary or "
-        "pytest_test for each, see the comments in BUILD):")
+  _fail(
+    orphans,
+    "Python files in no BUILD target (add a py_library, py_binary or "
+    "pytest_test for each, see the comments in BUILD):",
+  )
 
 
 def test_every_named_file_exists(targets):
@@ -293,15 +340,20 @@ def test_every_named_file_exists(targets):
         if name is not None and name in targets:
           continue
         if label.startswith("@"):
-          problems.append(f"//:{target.name} {attr}: external label {label} (not offline)")
+          problems.append(
+            f"//:{target.name} {attr}: external label {label} (not offline)"
+          )
         elif not _label_file(label).exists():
           problems.append(f"//:{target.name} {attr}: {label} does not exist")
     if target.main is None and target.kind in ("py_binary", "py_test"):
       if target.name + ".py" not in _files(target, targets):
-        problems.append(f"//:{target.name}: no main, and {target.name}.py is not in srcs")
+        problems.append(
+          f"//:{target.name}: no main, and {target.name}.py is not in srcs"
+        )
     if target.main is not None:
       if _label_file(target.main).as_posix() not in {
-          _label_file(s).as_posix() for s in target.srcs}:
+        _label_file(s).as_posix() for s in target.srcs
+      }:
         problems.append(f"//:{target.name} main: {target.main} is not in srcs")
   _fail(problems, "BUILD names files that do not exist:")
 
@@ -314,7 +366,9 @@ def test_every_dependency_is_a_target(targets):
       if name is None or name not in targets:
         problems.append(f"//:{target.name} deps: {dep} is no target of BUILD")
       elif targets[name].kind not in ("py_library", "py_binary"):
-        problems.append(f"//:{target.name} deps: {dep} is a {targets[name].kind}")
+        problems.append(
+          f"//:{target.name} deps: {dep} is a {targets[name].kind}"
+        )
   _fail(problems, "BUILD has deps that are no py_library/py_binary of BUILD:")
 
 
@@ -331,7 +385,7 @@ def test_no_dependency_cycles(targets):
       if dep not in targets:
         continue
       if state.get(dep) == 1:
-        cycle = path[path.index(dep):] + [dep]
+        cycle = path[path.index(dep) :] + [dep]
         cycles.add(" -> ".join("//:" + n for n in cycle))
       elif dep not in state:
         visit(dep)
@@ -371,15 +425,20 @@ def test_imports_are_declared_dependencies(targets):
         if owner is None:
           continue  # Reported by test_every_python_file_belongs_to_a_target.
         if owner.name not in direct and not any(
-            t.name in direct for t in owners[imported]):
-          problems.append(f"{path} imports {imported}: add \":{owner.name}\" to "
-                          f"the deps of //:{target.name}")
+          t.name in direct for t in owners[imported]
+        ):
+          problems.append(
+            f'{path} imports {imported}: add ":{owner.name}" to '
+            f"the deps of //:{target.name}"
+          )
       for init in _parent_inits(path):
         if init not in reachable:
           owner = _owner(init, owners)
-          hint = f"\":{owner.name}\"" if owner else f"a target for {init}"
-          problems.append(f"{path} lives in the package of {init}: add {hint} "
-                          f"to the deps of //:{target.name}")
+          hint = f'":{owner.name}"' if owner else f"a target for {init}"
+          problems.append(
+            f"{path} lives in the package of {init}: add {hint} "
+            f"to the deps of //:{target.name}"
+          )
   _fail(problems, "Imports not covered by BUILD dependencies:")
 
 
@@ -398,8 +457,12 @@ def _run_files(path: str) -> Set[str]:
   found = set()
 
   def add_path(relative: str):
-    if (relative.endswith(".py") and relative.split("/")[0] in FIRST_PARTY
-        and (ROOT / relative).is_file() and relative != path):
+    if (
+      relative.endswith(".py")
+      and relative.split("/")[0] in FIRST_PARTY
+      and (ROOT / relative).is_file()
+      and relative != path
+    ):
       found.add(relative)
 
   for node in ast.walk(tree):
@@ -410,10 +473,16 @@ def _run_files(path: str) -> Set[str]:
           found.add(module)
       else:
         add_path(node.value)
-    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-          and node.func.attr == "join" and node.args
-          and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
-                  for a in node.args)):
+    elif (
+      isinstance(node, ast.Call)
+      and isinstance(node.func, ast.Attribute)
+      and node.func.attr == "join"
+      and node.args
+      and all(
+        isinstance(a, ast.Constant) and isinstance(a.value, str)
+        for a in node.args
+      )
+    ):
       add_path("/".join(a.value for a in node.args))
   return found
 
@@ -451,19 +520,28 @@ def test_modules_that_tests_run_are_in_their_runfiles(targets):
         if ran in runfiles:
           continue
         owner = _owner(ran, owners)
-        hint = f"\":{owner.name}\"" if owner else f"a target for {ran}"
-        problems.append(f"{path} runs {ran}: add {hint} to the deps (module) "
-                        f"or data (script) of //:{target.name}")
-  _fail(problems, "Modules and scripts that tests run but BUILD leaves out of "
-        "their runfiles:")
+        hint = f'":{owner.name}"' if owner else f"a target for {ran}"
+        problems.append(
+          f"{path} runs {ran}: add {hint} to the deps (module) "
+          f"or data (script) of //:{target.name}"
+        )
+  _fail(
+    problems,
+    "Modules and scripts that tests run but BUILD leaves out of "
+    "their runfiles:",
+  )
 
 
 def _marks_slow(path: str) -> bool:
   """Whether the code (not just the text) of a file uses pytest's mark.slow."""
   tree = ast.parse((ROOT / path).read_text(), filename=path)
-  return any(isinstance(node, ast.Attribute) and node.attr == "slow"
-             and isinstance(node.value, ast.Attribute) and node.value.attr == "mark"
-             for node in ast.walk(tree))
+  return any(
+    isinstance(node, ast.Attribute)
+    and node.attr == "slow"
+    and isinstance(node.value, ast.Attribute)
+    and node.value.attr == "mark"
+    for node in ast.walk(tree)
+  )
 
 
 def test_slow_tests_are_tagged(targets):
@@ -476,11 +554,15 @@ def test_slow_tests_are_tagged(targets):
         continue
       marks_slow = _marks_slow(path)
       if marks_slow and not target.slow:
-        problems.append(f"{path} marks tests slow: pass slow = True to "
-                        f"pytest_test //:{target.name}")
+        problems.append(
+          f"{path} marks tests slow: pass slow = True to "
+          f"pytest_test //:{target.name}"
+        )
       elif target.slow and not marks_slow:
-        problems.append(f"{path} marks no test slow: drop slow = True from "
-                        f"pytest_test //:{target.name}")
+        problems.append(
+          f"{path} marks no test slow: drop slow = True from "
+          f"pytest_test //:{target.name}"
+        )
   _fail(problems, "pytest_test targets whose slow = ... is wrong:")
 
 
@@ -492,7 +574,9 @@ def _data_files(target: Target, targets: Dict[str, Target]) -> Set[str]:
       name = _label_name(label)
       if name is not None and name in targets:
         group = targets[name]
-        out.update(_label_file(s).relative_to(ROOT).as_posix() for s in group.srcs)
+        out.update(
+          _label_file(s).relative_to(ROOT).as_posix() for s in group.srcs
+        )
       else:
         out.add(_label_file(label).relative_to(ROOT).as_posix())
   return out
@@ -512,18 +596,24 @@ def test_tests_declare_the_configs_they_read(targets):
       for config in configs:
         rel = config.relative_to(ROOT).as_posix()
         if config.name in text and rel not in data:
-          problems.append(f"{path} names {config.name}: add \"{rel}\" or "
-                          f"\":configs\" to the data of //:{target.name}")
+          problems.append(
+            f'{path} names {config.name}: add "{rel}" or '
+            f'":configs" to the data of //:{target.name}'
+          )
   _fail(problems, "Tests that read files they do not declare as data:")
 
 
 # --- python tests/test_build_file.py: BUILD stanzas for the files in none ----
 
-ENTRY_POINTS = frozenset(f"sdn_tf/{n}.py" for n in ("train", "evaluate", "sample", "export"))
+ENTRY_POINTS = frozenset(
+  f"sdn_tf/{n}.py" for n in ("train", "evaluate", "sample", "export")
+)
 
 
 def _target_name(path: str) -> str:
-  return path[:-len("/__init__.py")] if path.endswith("/__init__.py") else path[:-3]
+  return (
+    path[: -len("/__init__.py")] if path.endswith("/__init__.py") else path[:-3]
+  )
 
 
 def _stanza(path: str, owners) -> str:
@@ -546,8 +636,11 @@ def _stanza(path: str, owners) -> str:
     if _marks_slow(path):
       lines.append("    slow = True,")
   else:
-    kind = ("py_binary" if path.startswith("tools/") or path in ENTRY_POINTS
-            else "py_library")
+    kind = (
+      "py_binary"
+      if path.startswith("tools/") or path in ENTRY_POINTS
+      else "py_library"
+    )
     lines.append(f"{kind}(")
     lines.append(f'    name = "{name}",')
     lines.append(f'    srcs = ["{path}"],')
@@ -569,8 +662,14 @@ def main():
   owners = _owners(load_build())
   orphans = [f for f in _source_files() if f not in owners]
   # Packages first, so that the output reads like BUILD.
-  orphans.sort(key=lambda f: (not f.startswith("sdn_tf/"), f.startswith("tests/"),
-                              not f.endswith("__init__.py"), f))
+  orphans.sort(
+    key=lambda f: (
+      not f.startswith("sdn_tf/"),
+      f.startswith("tests/"),
+      not f.endswith("__init__.py"),
+      f,
+    )
+  )
   for path in orphans:
     print(_stanza(path, owners), end="\n\n")
   print(f"# {len(orphans)} file(s) without a target.", file=sys.stderr)

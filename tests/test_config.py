@@ -15,14 +15,16 @@ import sys
 from absl import flags
 import pytest
 
-from sdn_tf import config as config_lib
 from sdn_tf import cli
-from sdn_tf.config import Config, ConfigError
+from sdn_tf import config as config_lib
+from sdn_tf.config import Config
+from sdn_tf.config import ConfigError
 from sdn_tf.models import vgg_spec
 
 ROOT = pathlib.Path(__file__).absolute().parent.parent
-FLAGFILES = sorted(p.relative_to(ROOT).as_posix()
-                   for p in (ROOT / "configs").glob("*.cfg"))
+FLAGFILES = sorted(
+  p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").glob("*.cfg")
+)
 
 # Parses argv with the project's flags; prints the Config as JSON, or the
 # error's class and message.
@@ -40,8 +42,13 @@ except Exception as e:
 
 
 def _parse(*args):
-  result = subprocess.run([sys.executable, "-c", _PARSE, *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+  result = subprocess.run(
+    [sys.executable, "-c", _PARSE, *args],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=60,
+  )
   assert result.returncode == 0, result.stderr
   return json.loads(result.stdout)
 
@@ -62,7 +69,8 @@ def _as_type(field, text):
   if field.type in (bool, "bool"):
     return text.lower() in ("", "true", "1")
   return {int: int, "int": int, float: float, "float": float}.get(
-      field.type, str)(text)
+    field.type, str
+  )(text)
 
 
 def test_every_field_is_a_flag_of_its_type():
@@ -119,7 +127,9 @@ def test_no_flags_give_the_defaults():
   assert _parse() == json.loads(Config().to_json())
 
 
-@pytest.mark.parametrize("args,flag", [
+@pytest.mark.parametrize(
+  "args,flag",
+  [
     (["--image_size=65"], "--image_size"),
     (["--point_weights=block9=1"], "--point_weights"),
     (["--conditional_norm"], "--conditional_norm"),
@@ -127,25 +137,31 @@ def test_no_flags_give_the_defaults():
     (["--text_encoder=hub"], "--hub_handle"),
     (["--batch_size=0"], "--batch_size"),
     (["--stage1_points=block1,fc7"], "--stage1_points"),
-])
+  ],
+)
 def test_bad_flag_values_give_config_errors(args, flag):
   result = _parse(*args)
   assert result.get("error") == "ConfigError", result
   assert result["message"].startswith(flag + ":"), result
 
 
-@pytest.mark.parametrize("args,flag", [
+@pytest.mark.parametrize(
+  "args,flag",
+  [
     (["--distance=l3"], "--distance"),
     (["--normalization=layer"], "--normalization"),
     (["--image_size=big"], "--image_size"),
-])
+  ],
+)
 def test_bad_flag_syntax_gives_flag_errors(args, flag):
   result = _parse(*args)
   assert result.get("error") == "IllegalFlagValueError", result
   assert flag in result["message"], result
 
 
-@pytest.mark.parametrize("kwargs,flag", [
+@pytest.mark.parametrize(
+  "kwargs,flag",
+  [
     (dict(image_size=65), "image_size"),
     (dict(image_size=16), "image_size"),
     (dict(point_weights="block9=1"), "point_weights"),
@@ -156,13 +172,17 @@ def test_bad_flag_syntax_gives_flag_errors(args, flag):
     (dict(point_distances="input=l3"), "point_distances"),
     (dict(freeze_text_encoder=True), "freeze_text_encoder"),
     (dict(text_embedding_std=0.1), "text_embedding_std"),
-    (dict(text_pretrain_steps=5, text_embedding_std=-0.1),
-     "text_embedding_std"),
+    (
+      dict(text_pretrain_steps=5, text_embedding_std=-0.1),
+      "text_embedding_std",
+    ),
     (dict(learning_rate=float("nan")), "learning_rate"),
     (dict(stage2_learning_rate=float("inf")), "stage2_learning_rate"),
     (dict(stage2_learning_rate=-1e-4), "stage2_learning_rate"),
-    (dict(text_encoder="precomputed", text_pretrain_steps=5),
-     "text_pretrain_steps"),
+    (
+      dict(text_encoder="precomputed", text_pretrain_steps=5),
+      "text_pretrain_steps",
+    ),
     (dict(point_distances="block9=l2"), "point_distances"),
     (dict(point_distances="l2"), "point_distances"),
     (dict(normalization="none", conditional_norm=True), "conditional_norm"),
@@ -177,7 +197,8 @@ def test_bad_flag_syntax_gives_flag_errors(args, flag):
     (dict(stage2_epochs=-1.0), "stage2_epochs"),
     (dict(strategy="tpu", precision="mixed_float16"), "precision"),
     (dict(teacher_weights=""), "teacher_weights"),
-])
+  ],
+)
 def test_config_errors_name_the_flag(kwargs, flag):
   with pytest.raises(ConfigError) as info:
     Config(**kwargs)
@@ -211,8 +232,12 @@ def test_to_json_round_trip():
 
 def test_point_names_properties():
   config = Config(stage1_points="block1,input", stage2_points="all")
-  assert config.stage1_point_names == ("input", "block1_conv1",
-                                       "block1_conv2", "block1_pool")
+  assert config.stage1_point_names == (
+    "input",
+    "block1_conv1",
+    "block1_conv2",
+    "block1_pool",
+  )
   assert config.stage2_point_names == vgg_spec.POINT_NAMES
 
 
@@ -220,12 +245,20 @@ def test_parse_point_weights_by_hand():
   assert config_lib.parse_point_weights("") == {}
   assert config_lib.parse_point_weights(" , ") == {}
   assert config_lib.parse_point_weights("input=10, block1_pool=0.5") == {
-      "input": 10.0, "block1_pool": 0.5}
+    "input": 10.0,
+    "block1_pool": 0.5,
+  }
   assert config_lib.parse_point_weights("block2=3") == {
-      "block2_conv1": 3.0, "block2_conv2": 3.0, "block2_pool": 3.0}
+    "block2_conv1": 3.0,
+    "block2_conv2": 3.0,
+    "block2_pool": 3.0,
+  }
   # Later items override earlier ones.
   assert config_lib.parse_point_weights("block2=3,block2_pool=0") == {
-      "block2_conv1": 3.0, "block2_conv2": 3.0, "block2_pool": 0.0}
+    "block2_conv1": 3.0,
+    "block2_conv2": 3.0,
+    "block2_pool": 0.0,
+  }
   weights = config_lib.parse_point_weights("all=2")
   assert weights == {name: 2.0 for name in vgg_spec.POINT_NAMES}
 
@@ -233,11 +266,15 @@ def test_parse_point_weights_by_hand():
 def test_weights_for_by_hand():
   config = Config(point_weights="block1=0.5,input=10,block5_pool=3")
   assert config.weights_for(["input", "block1_conv2", "block3_pool"]) == {
-      "input": 10.0, "block1_conv2": 0.5, "block3_pool": 1.0}
+    "input": 10.0,
+    "block1_conv2": 0.5,
+    "block3_pool": 1.0,
+  }
   # Weights of points that are not used are ignored.
   assert config.weights_for(["block4_conv1"]) == {"block4_conv1": 1.0}
   assert Config().weights_for(vgg_spec.POINT_NAMES) == {
-      name: 1.0 for name in vgg_spec.POINT_NAMES}
+    name: 1.0 for name in vgg_spec.POINT_NAMES
+  }
   weights = config.weights_for(config.stage1_point_names)
   assert list(weights) == list(vgg_spec.POINT_NAMES)
   assert sum(weights.values()) == 22 - 5 + 10 + 3 * 0.5 + 3
@@ -246,7 +283,10 @@ def test_weights_for_by_hand():
 def test_distances_for_by_hand():
   config = Config(distance="l1", point_distances="input=l2, block5=l2")
   assert config.distances_for(["input", "block1_conv1", "block5_pool"]) == {
-      "input": "l2", "block1_conv1": "l1", "block5_pool": "l2"}
+    "input": "l2",
+    "block1_conv1": "l1",
+    "block5_pool": "l2",
+  }
   assert Config(distance="l2").distances_for(["input"]) == {"input": "l2"}
 
 
@@ -260,9 +300,18 @@ def test_every_field_has_help_and_a_valid_default():
 
 def test_train_rejects_a_bad_image_size_in_one_line():
   result = subprocess.run(
-      [sys.executable, "-m", "sdn_tf.train", "--image_size=65",
-       "--workdir=/nonexistent/never_created"],
-      cwd=ROOT, capture_output=True, text=True, timeout=120)
+    [
+      sys.executable,
+      "-m",
+      "sdn_tf.train",
+      "--image_size=65",
+      "--workdir=/nonexistent/never_created",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert result.returncode != 0
   assert "Traceback" not in result.stderr
   errors = [l for l in result.stderr.splitlines() if "--image_size" in l]
@@ -274,8 +323,12 @@ def test_train_rejects_a_bad_image_size_in_one_line():
 
 def test_train_rejects_a_bad_enum_value():
   result = subprocess.run(
-      [sys.executable, "-m", "sdn_tf.train", "--distance=l3"],
-      cwd=ROOT, capture_output=True, text=True, timeout=120)
+    [sys.executable, "-m", "sdn_tf.train", "--distance=l3"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert result.returncode != 0
   assert "Traceback" not in result.stderr
   assert "--distance=l3" in result.stderr

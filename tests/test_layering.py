@@ -9,24 +9,46 @@ check is instant and sees imports inside functions too.
 
 import ast
 import pathlib
-from typing import Iterator, Tuple
+from typing import Iterator
+from typing import Tuple
 
 import pytest
 
 ROOT = pathlib.Path(__file__).absolute().parent.parent
 PACKAGE = ROOT / "sdn_tf"
-ENTRY_POINTS = ("sdn_tf.train", "sdn_tf.export", "sdn_tf.sample",
-                "sdn_tf.judge_shapes", "sdn_tf.evaluate")
+ENTRY_POINTS = (
+  "sdn_tf.train",
+  "sdn_tf.export",
+  "sdn_tf.sample",
+  "sdn_tf.judge_shapes",
+  "sdn_tf.evaluate",
+)
 # Floor -> the first-party modules (and their submodules) it must not import.
 FORBIDDEN = {
-    "sdn_tf.models": ("sdn_tf.config", "sdn_tf.training", "sdn_tf.data",
-                      "sdn_tf.cli"),
-    "sdn_tf.text": ("sdn_tf.config", "sdn_tf.training", "sdn_tf.data",
-                    "sdn_tf.cli", "sdn_tf.models"),
-    # The ground floor: helpers that any module may import.
-    "sdn_tf.utils": ("sdn_tf.config", "sdn_tf.training", "sdn_tf.data",
-                     "sdn_tf.cli", "sdn_tf.models",
-                     "sdn_tf.text", "sdn_tf.serving.export_lib", "sdn_tf.evaluation"),
+  "sdn_tf.models": (
+    "sdn_tf.config",
+    "sdn_tf.training",
+    "sdn_tf.data",
+    "sdn_tf.cli",
+  ),
+  "sdn_tf.text": (
+    "sdn_tf.config",
+    "sdn_tf.training",
+    "sdn_tf.data",
+    "sdn_tf.cli",
+    "sdn_tf.models",
+  ),
+  # The ground floor: helpers that any module may import.
+  "sdn_tf.utils": (
+    "sdn_tf.config",
+    "sdn_tf.training",
+    "sdn_tf.data",
+    "sdn_tf.cli",
+    "sdn_tf.models",
+    "sdn_tf.text",
+    "sdn_tf.serving.export_lib",
+    "sdn_tf.evaluation",
+  ),
 }
 
 
@@ -55,13 +77,18 @@ def _within(module: str, prefix: str) -> bool:
 
 
 def _modules():
-  return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+  return sorted(
+    p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts
+  )
 
 
 def test_the_check_sees_the_package():
   names = {_module_name(p) for p in _modules()}
-  assert {"sdn_tf.models.generator", "sdn_tf.text.encoders",
-          "sdn_tf.train"} <= names
+  assert {
+    "sdn_tf.models.generator",
+    "sdn_tf.text.encoders",
+    "sdn_tf.train",
+  } <= names
 
 
 @pytest.mark.parametrize("floor", sorted(FORBIDDEN))
@@ -73,8 +100,10 @@ def test_lower_floors_do_not_import_upper_ones(floor):
     for line, imported in _imports(path):
       for forbidden in FORBIDDEN[floor]:
         if _within(imported, forbidden):
-          problems.append(f"{path.relative_to(ROOT)}:{line} imports "
-                          f"{imported} ({floor} must not import {forbidden})")
+          problems.append(
+            f"{path.relative_to(ROOT)}:{line} imports "
+            f"{imported} ({floor} must not import {forbidden})"
+          )
   assert not problems, "\n".join(sorted(set(problems)))
 
 
@@ -85,6 +114,7 @@ def test_nothing_below_the_entry_points_imports_one():
       continue
     for line, imported in _imports(path):
       if imported in ENTRY_POINTS:
-        problems.append(f"{path.relative_to(ROOT)}:{line} imports the entry "
-                        f"point {imported}")
+        problems.append(
+          f"{path.relative_to(ROOT)}:{line} imports the entry point {imported}"
+        )
   assert not problems, "\n".join(sorted(set(problems)))

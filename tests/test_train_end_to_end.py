@@ -25,7 +25,9 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, List, Tuple
+from typing import Dict
+from typing import List
+from typing import Tuple
 
 import numpy as np
 from PIL import Image
@@ -50,22 +52,33 @@ STAGE2_PROGRESS = re.compile(r"\bstage2 (\d+)/(\d+)\b")
 @dataclasses.dataclass
 class Run:
   """One finished program run."""
+
   returncode: int
   output: str  # stdout + stderr (absl logs to stderr).
   stdout: str
   seconds: float
 
 
-def run_module(module: str, *args: str,
-               timeout: float = TOOL_TIMEOUT_S) -> Run:
+def run_module(module: str, *args: str, timeout: float = TOOL_TIMEOUT_S) -> Run:
   """`python -m module args` from the repository root; times out."""
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   start = time.monotonic()
-  result = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True,
-                          errors="replace", timeout=timeout, check=False)
-  return Run(result.returncode, result.stdout + result.stderr, result.stdout,
-             time.monotonic() - start)
+  result = subprocess.run(
+    [sys.executable, "-m", module, *args],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    errors="replace",
+    timeout=timeout,
+    check=False,
+  )
+  return Run(
+    result.returncode,
+    result.stdout + result.stderr,
+    result.stdout,
+    time.monotonic() - start,
+  )
 
 
 def tail(run: Run, lines: int = 40) -> str:
@@ -75,6 +88,7 @@ def tail(run: Run, lines: int = 40) -> str:
 @dataclasses.dataclass
 class Smoke:
   """The module's one training run."""
+
   workdir: str
   flags: List[str]  # Everything but --workdir.
   run: Run
@@ -83,12 +97,17 @@ class Smoke:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> Smoke:
   base = tmp_path_factory.mktemp("smoke")
-  flags = [f"--flagfile={SMOKE_CFG}",
-           f"--raw_data_dir={base / 'raw'}", f"--data_dir={base / 'records'}",
-           f"--stage1_steps={STAGE1_STEPS}", f"--stage2_steps={STAGE2_STEPS}"]
+  flags = [
+    f"--flagfile={SMOKE_CFG}",
+    f"--raw_data_dir={base / 'raw'}",
+    f"--data_dir={base / 'records'}",
+    f"--stage1_steps={STAGE1_STEPS}",
+    f"--stage2_steps={STAGE2_STEPS}",
+  ]
   workdir = str(base / "work")
-  run = run_module("sdn_tf.train", *flags, f"--workdir={workdir}",
-                   timeout=TRAIN_TIMEOUT_S)
+  run = run_module(
+    "sdn_tf.train", *flags, f"--workdir={workdir}", timeout=TRAIN_TIMEOUT_S
+  )
   (base / "train.log").write_text(run.output)  # For a look after a failure.
   assert run.returncode == 0, tail(run)
   return Smoke(workdir, flags, run)
@@ -114,8 +133,13 @@ def rerun(smoke, tmp_path_factory, name: str, stage2_steps: int):
   copy_workdir(smoke.workdir, workdir)
   versions_before = export_versions(workdir)
   flags = [f for f in smoke.flags if not f.startswith("--stage2_steps=")]
-  run = run_module("sdn_tf.train", *flags, f"--stage2_steps={stage2_steps}",
-                   f"--workdir={workdir}", timeout=TRAIN_TIMEOUT_S)
+  run = run_module(
+    "sdn_tf.train",
+    *flags,
+    f"--stage2_steps={stage2_steps}",
+    f"--workdir={workdir}",
+    timeout=TRAIN_TIMEOUT_S,
+  )
   assert run.returncode == 0, tail(run)
   return workdir, max(versions_before), run
 
@@ -150,6 +174,7 @@ def latest_checkpoint_number(workdir: str) -> int:
 def read_events(logdir: str):
   """({plugin: {tags}}, {scalar tag: [(step, value)]}) of every event file."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   plugin_of = {}
   scalars = collections.defaultdict(list)
   paths = sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*")))
@@ -163,7 +188,8 @@ def read_events(logdir: str):
           plugin_of.setdefault(value.tag, plugin)
         if plugin_of.get(value.tag) == "scalars":
           scalars[value.tag].append(
-              (event.step, float(tf.make_ndarray(value.tensor))))
+            (event.step, float(tf.make_ndarray(value.tensor)))
+          )
   tags = collections.defaultdict(set)
   for tag, plugin in plugin_of.items():
     tags[plugin].add(tag)
@@ -173,11 +199,15 @@ def read_events(logdir: str):
 def saved_model_variables(export_dir: str) -> Dict[str, np.ndarray]:
   """The variables of a SavedModel by checkpoint key."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   reader = tf.train.load_checkpoint(
-      os.path.join(export_dir, "variables", "variables"))
-  return {key: reader.get_tensor(key)
-          for key in reader.get_variable_to_shape_map()
-          if key.startswith("generator/")}
+    os.path.join(export_dir, "variables", "variables")
+  )
+  return {
+    key: reader.get_tensor(key)
+    for key in reader.get_variable_to_shape_map()
+    if key.startswith("generator/")
+  }
 
 
 def assert_same_variables(got: str, expected: str) -> None:
@@ -185,8 +215,6 @@ def assert_same_variables(got: str, expected: str) -> None:
   assert sorted(got) == sorted(expected)
   differ = [k for k in expected if not np.array_equal(got[k], expected[k])]
   assert not differ, f"{len(differ)} of {len(expected)} differ: {differ[:3]}"
-
-
 
 
 # --- The training run ---------------------------------------------------------
@@ -210,8 +238,9 @@ def test_stage1_loss_goes_down(smoke):
   # noisy, and where training starts varies from run to run (seen here:
   # 70 -> 30, and 27 -> 23): compare the second half with the first two.
   # At 5e-4 (the previous rate) the loss stayed put over 16 steps.
-  assert np.mean(values[len(values) // 2:]) < 0.95 * np.mean(values[:2]), \
-      values
+  assert np.mean(values[len(values) // 2 :]) < 0.95 * np.mean(values[:2]), (
+    values
+  )
 
 
 def test_checkpoints_and_config_are_written(smoke):
@@ -242,16 +271,24 @@ def test_text_encoder_is_pretrained_and_cached(smoke):
 def test_tensorboard_holds_losses_speed_images_and_text(smoke):
   tags, scalars = read_events(os.path.join(smoke.workdir, "train"))
   expected_scalars = {
-      "stage1/loss", "stage2/loss", "stage1/learning_rate",
-      "stage2/learning_rate", "stage1/images_per_sec", "stage1/steps_per_sec",
-      "stage1/points/block3_conv2", "stage1/points/input",
-      "stage2/points/input", "stage2/points/block5_pool"}
+    "stage1/loss",
+    "stage2/loss",
+    "stage1/learning_rate",
+    "stage2/learning_rate",
+    "stage1/images_per_sec",
+    "stage1/steps_per_sec",
+    "stage1/points/block3_conv2",
+    "stage1/points/input",
+    "stage2/points/input",
+    "stage2/points/block5_pool",
+  }
   assert expected_scalars <= tags["scalars"], sorted(tags["scalars"])
   assert {"stage1/samples", "stage2/samples"} <= tags["images"], dict(tags)
   assert {"config", "stage1/captions"} <= tags["text"], dict(tags)
   learning_rates = [value for _, value in scalars["stage1/learning_rate"]]
-  assert learning_rates and all(r == pytest.approx(3e-3)
-                                for r in learning_rates)
+  assert learning_rates and all(
+    r == pytest.approx(3e-3) for r in learning_rates
+  )
   assert all(value > 0 for _, value in scalars["stage1/images_per_sec"])
 
 
@@ -299,11 +336,22 @@ def served(smoke, tmp_path_factory) -> Dict:
   out = str(tmp_path_factory.mktemp("served") / "results.pkl")
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   result = subprocess.run(
-      [sys.executable, "-c", _SERVING_CHECK,
-       os.path.join(smoke.workdir, "export", "1"), out],
-      # Not the repository: nothing of sdn_tf is importable there.
-      cwd=os.path.dirname(out), env=env, capture_output=True, text=True,
-      errors="replace", timeout=TOOL_TIMEOUT_S, check=False)
+    [
+      sys.executable,
+      "-c",
+      _SERVING_CHECK,
+      os.path.join(smoke.workdir, "export", "1"),
+      out,
+    ],
+    # Not the repository: nothing of sdn_tf is importable there.
+    cwd=os.path.dirname(out),
+    env=env,
+    capture_output=True,
+    text=True,
+    errors="replace",
+    timeout=TOOL_TIMEOUT_S,
+    check=False,
+  )
   assert result.returncode == 0, result.stderr[-4000:]
   with open(out, "rb") as f:
     return pickle.load(f)
@@ -312,8 +360,9 @@ def served(smoke, tmp_path_factory) -> Dict:
 def test_serving_default_returns_uint8_images_and_matching_pngs(served):
   assert served["inputs"] == {"text": ("string", [None])}
   assert served["outputs"] == {
-      "image": ("uint8", [None, IMAGE_SIZE, IMAGE_SIZE, 3]),
-      "image_png_bytes": ("string", [None])}
+    "image": ("uint8", [None, IMAGE_SIZE, IMAGE_SIZE, 3]),
+    "image_png_bytes": ("string", [None]),
+  }
   assert served["generate_inputs"] == ["seed", "text"]
   images = served["image"]
   # Empty, 10,000-character and non-UTF-8 captions are served like any other.
@@ -360,8 +409,11 @@ def test_export_tool_exports_the_trained_generator(smoke, cli_export):
 def test_export_errors_are_one_line(tmp_path):
   run = run_module("sdn_tf.export", f"--workdir={tmp_path}")
   assert run.returncode == 2
-  assert run.output.strip().splitlines()[-1].startswith(
-      "error: --workdir: no config.json in ")
+  assert (
+    run.output.strip()
+    .splitlines()[-1]
+    .startswith("error: --workdir: no config.json in ")
+  )
   assert "Traceback" not in run.output
 
 
@@ -369,12 +421,14 @@ def test_export_from_workdir_needs_a_checkpoint(smoke, tmp_path):
   # In-process: the library function, without flags.
   from sdn_tf import export  # pylint: disable=g-import-not-at-top
   from sdn_tf.config import ConfigError  # pylint: disable=g-import-not-at-top
+
   shutil.copy(os.path.join(smoke.workdir, "config.json"), tmp_path)
   with pytest.raises(FileNotFoundError, match="--workdir: no checkpoint in"):
     export.export_from_workdir(str(tmp_path))
   with pytest.raises(FileNotFoundError, match="--checkpoint: .* is not a"):
-    export.export_from_workdir(smoke.workdir,
-                               os.path.join(smoke.workdir, "ckpt-999"))
+    export.export_from_workdir(
+      smoke.workdir, os.path.join(smoke.workdir, "ckpt-999")
+    )
   (tmp_path / "config.json").write_text(json.dumps({"no_such_option": 1}))
   with pytest.raises(ConfigError, match="--no_such_option: in "):
     export.export_from_workdir(str(tmp_path))
@@ -382,6 +436,7 @@ def test_export_from_workdir_needs_a_checkpoint(smoke, tmp_path):
 
 def test_sample_tool_writes_a_captioned_grid(smoke, tmp_path):
   from sdn_tf.utils import image_grid  # pylint: disable=g-import-not-at-top
+
   # An export root whose highest version (3) is the one to use.
   root = tmp_path / "export"
   root.mkdir()
@@ -390,9 +445,14 @@ def test_sample_tool_writes_a_captioned_grid(smoke, tmp_path):
   (root / ".partial-6").mkdir()
   out = tmp_path / "grid" / "grid.png"
   captions = ["a red circle at the top left", "", "ünïcødé 猫 🐈"]
-  run = run_module("sdn_tf.sample", f"--model_dir={root}",
-                   *[f"--text={c}" for c in captions], "--num_samples=3",
-                   "--seed=7", f"--out={out}")
+  run = run_module(
+    "sdn_tf.sample",
+    f"--model_dir={root}",
+    *[f"--text={c}" for c in captions],
+    "--num_samples=3",
+    "--seed=7",
+    f"--out={out}",
+  )
   assert run.returncode == 0, tail(run)
   assert f"with {root / '3'}" in run.output, tail(run)
   blank = [np.zeros((3, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)] * 3
@@ -404,22 +464,32 @@ def test_sample_tool_writes_a_captioned_grid(smoke, tmp_path):
 
 def test_judge_tool_scores_real_and_drawn_images(smoke, tmp_path):
   raw = os.path.join(os.path.dirname(smoke.workdir), "raw")
-  run = run_module("sdn_tf.judge_shapes",
-                   f"--model_dir={os.path.join(smoke.workdir, 'export')}",
-                   f"--raw_data_dir={raw}", "--num_images=8")
+  run = run_module(
+    "sdn_tf.judge_shapes",
+    f"--model_dir={os.path.join(smoke.workdir, 'export')}",
+    f"--raw_data_dir={raw}",
+    "--num_images=8",
+  )
   assert run.returncode == 0, tail(run)
-  reports = dict(line.split(": ", 1) for line in run.stdout.splitlines()
-                 if ": " in line)
-  assert set(reports) == {"real", "generated", "generated_seen",
-                          "generated_held_out"}, run.stdout
+  reports = dict(
+    line.split(": ", 1) for line in run.stdout.splitlines() if ": " in line
+  )
+  assert set(reports) == {
+    "real",
+    "generated",
+    "generated_seen",
+    "generated_held_out",
+  }, run.stdout
   # The judge is exact on real images; what the smoke model draws is not
   # asserted (a few steps at 32 px).
   assert "all named attributes right 100.0%," in reports["real"]
   assert "colour, position and size right 100.0% of 8;" in reports["real"]
   assert "of 8;" in reports["generated"]
-  run = run_module("sdn_tf.judge_shapes",
-                   f"--model_dir={os.path.join(smoke.workdir, 'export')}",
-                   f"--raw_data_dir={tmp_path / 'nowhere'}")
+  run = run_module(
+    "sdn_tf.judge_shapes",
+    f"--model_dir={os.path.join(smoke.workdir, 'export')}",
+    f"--raw_data_dir={tmp_path / 'nowhere'}",
+  )
   assert run.returncode != 0
   assert "error: --raw_data_dir: " in run.output, tail(run)
   assert "Traceback" not in run.output
@@ -428,13 +498,19 @@ def test_judge_tool_scores_real_and_drawn_images(smoke, tmp_path):
 def test_sample_errors_name_the_flag(smoke, tmp_path):
   model_dir = os.path.join(smoke.workdir, "export", "1")
   for args, message in (
-      ([f"--model_dir={model_dir}"], "error: --text: "),
-      ([f"--model_dir={model_dir}", "--text=a", "--num_samples=0"],
-       "error: --num_samples: must be >= 1"),
-      ([f"--model_dir={smoke.workdir}", "--text=a"],
-       "error: --model_dir: no SavedModel in "),
-      ([f"--model_dir={tmp_path / 'nowhere'}", "--text=a"],
-       "error: --model_dir: "),
+    ([f"--model_dir={model_dir}"], "error: --text: "),
+    (
+      [f"--model_dir={model_dir}", "--text=a", "--num_samples=0"],
+      "error: --num_samples: must be >= 1",
+    ),
+    (
+      [f"--model_dir={smoke.workdir}", "--text=a"],
+      "error: --model_dir: no SavedModel in ",
+    ),
+    (
+      [f"--model_dir={tmp_path / 'nowhere'}", "--text=a"],
+      "error: --model_dir: ",
+    ),
   ):
     run = run_module("sdn_tf.sample", *args, f"--out={tmp_path / 'x.png'}")
     assert run.returncode == 2, tail(run)
@@ -449,8 +525,10 @@ def test_sample_errors_name_the_flag(smoke, tmp_path):
 def test_rerun_resumes_without_training_again(resumed):
   workdir, last_version, run = resumed
   final = STAGE1_STEPS + STAGE2_STEPS
-  assert f"Resumed from {os.path.join(workdir, 'checkpoints', f'ckpt-{final}')}" \
-      f" (stage 3, step {final})" in run.output, tail(run)
+  assert (
+    f"Resumed from {os.path.join(workdir, 'checkpoints', f'ckpt-{final}')}"
+    f" (stage 3, step {final})" in run.output
+  ), tail(run)
   # Nothing left to train: no progress line, no new checkpoint.
   assert not STAGE1_PROGRESS.search(run.output), tail(run)
   assert not STAGE2_PROGRESS.search(run.output), tail(run)
@@ -464,8 +542,10 @@ def test_rerun_resumes_without_training_again(resumed):
 
 def test_rerun_exports_the_generator_it_resumed(resumed):
   workdir, last_version, _ = resumed
-  assert_same_variables(os.path.join(workdir, "export", str(last_version + 1)),
-                        os.path.join(workdir, "export", "1"))
+  assert_same_variables(
+    os.path.join(workdir, "export", str(last_version + 1)),
+    os.path.join(workdir, "export", "1"),
+  )
 
 
 @pytest.mark.slow
@@ -473,9 +553,10 @@ def test_rerun_with_more_stage2_steps_trains_on_from_the_saved_step(extended):
   workdir, last_version, run = extended
   assert "Resumed from " in run.output, tail(run)
   assert not STAGE1_PROGRESS.search(run.output), tail(run)
-  steps = [(int(m.group(1)), int(m.group(2)))
-           for m in STAGE2_PROGRESS.finditer(run.output)]
+  steps = [
+    (int(m.group(1)), int(m.group(2)))
+    for m in STAGE2_PROGRESS.finditer(run.output)
+  ]
   assert steps == [(STAGE2_STEPS + 2, STAGE2_STEPS + 2)], tail(run)
-  assert latest_checkpoint_number(workdir) == (STAGE1_STEPS + STAGE2_STEPS
-                                               + 2)
+  assert latest_checkpoint_number(workdir) == (STAGE1_STEPS + STAGE2_STEPS + 2)
   assert export_versions(workdir)[-1] == last_version + 1

@@ -21,28 +21,41 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from sdn_tf import cli  # pylint: disable=g-import-not-at-top
-from sdn_tf.utils import progress  # pylint: disable=g-import-not-at-top
 from sdn_tf.data import shapes  # pylint: disable=g-import-not-at-top
+from sdn_tf.utils import progress  # pylint: disable=g-import-not-at-top
 
 _PROG = "make_shapes.py"
 
 _OUT_DIR = flags.DEFINE_string(
-    "out_dir", None, "Directory to write: missing, empty, or a previous "
-    "shapes data set (replaced).")
+  "out_dir",
+  None,
+  "Directory to write: missing, empty, or a previous "
+  "shapes data set (replaced).",
+)
 _NUM_TRAIN = flags.DEFINE_integer(
-    "num_train", shapes.DEFAULT_NUM_TRAIN,
-    "Training images (never a held-out (shape, colour) pair).")
+  "num_train",
+  shapes.DEFAULT_NUM_TRAIN,
+  "Training images (never a held-out (shape, colour) pair).",
+)
 _NUM_TEST = flags.DEFINE_integer(
-    "num_test", shapes.DEFAULT_NUM_TEST,
-    "Test images: 0 or at least 32, so that every class appears.")
+  "num_test",
+  shapes.DEFAULT_NUM_TEST,
+  "Test images: 0 or at least 32, so that every class appears.",
+)
 _IMAGE_SIZE = flags.DEFINE_integer(
-    "image_size", shapes.DEFAULT_IMAGE_SIZE,
-    "Image side in pixels, a multiple of 32.")
-_SEED = flags.DEFINE_integer("seed", shapes.DEFAULT_SEED,
-                             "Non-negative seed; same seed, same bytes.")
+  "image_size",
+  shapes.DEFAULT_IMAGE_SIZE,
+  "Image side in pixels, a multiple of 32.",
+)
+_SEED = flags.DEFINE_integer(
+  "seed", shapes.DEFAULT_SEED, "Non-negative seed; same seed, same bytes."
+)
 _NUM_WORKERS = flags.DEFINE_integer(
-    "num_workers", 1, "Generator processes; helps only on idle cores. The "
-    "output does not depend on it.")
+  "num_workers",
+  1,
+  "Generator processes; helps only on idle cores. The "
+  "output does not depend on it.",
+)
 flags.mark_flag_as_required("out_dir")
 
 
@@ -60,10 +73,12 @@ class _ProgressPrinter:
       return
     self._last = now
     rate = done / max(now - self._start, 1e-9)
-    eta = (total - done) / rate
-    print(f"{done}/{total} images  {rate:.0f} images/s  "
-          f"ETA {progress.format_duration(eta)}",
-          flush=True)
+    eta = progress.seconds_left(done, total, rate) or 0.0
+    print(
+      f"{done}/{total} images  {rate:.0f} images/s  "
+      f"ETA {progress.format_duration(eta)}",
+      flush=True,
+    )
 
 
 def main(argv):
@@ -74,21 +89,30 @@ def main(argv):
   start = time.monotonic()
   try:
     summary = shapes.write_dataset(
-        _OUT_DIR.value, num_train=_NUM_TRAIN.value, num_test=_NUM_TEST.value,
-        image_size=_IMAGE_SIZE.value, seed=_SEED.value,
-        progress=_ProgressPrinter(), num_workers=_NUM_WORKERS.value)
+      _OUT_DIR.value,
+      num_train=_NUM_TRAIN.value,
+      num_test=_NUM_TEST.value,
+      image_size=_IMAGE_SIZE.value,
+      seed=_SEED.value,
+      progress=_ProgressPrinter(),
+      num_workers=_NUM_WORKERS.value,
+    )
   except shapes.ShapesArgumentError as e:  # A UsageError: names its flag.
     cli.fail(str(e), _PROG)
   except OSError as e:
     # Every OSError, missing folders included, is about --out_dir here.
-    cli.fail(f"--out_dir: cannot write {_OUT_DIR.value}: {e.strerror or e}",
-             _PROG)
+    cli.fail(
+      f"--out_dir: cannot write {_OUT_DIR.value}: {e.strerror or e}", _PROG
+    )
   elapsed = time.monotonic() - start
-  print(f"wrote {summary.num_train} train images "
-        f"({summary.num_classes_train} classes) and {summary.num_test} test "
-        f"images ({summary.num_classes_test} classes), "
-        f"{summary.image_size}x{summary.image_size}, seed {summary.seed}, "
-        f"in {elapsed:.1f}s to {summary.out_dir}", flush=True)
+  print(
+    f"wrote {summary.num_train} train images "
+    f"({summary.num_classes_train} classes) and {summary.num_test} test "
+    f"images ({summary.num_classes_test} classes), "
+    f"{summary.image_size}x{summary.image_size}, seed {summary.seed}, "
+    f"in {elapsed:.1f}s to {summary.out_dir}",
+    flush=True,
+  )
 
 
 if __name__ == "__main__":

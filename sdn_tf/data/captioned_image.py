@@ -7,7 +7,8 @@ layout-agnostic.
 """
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Optional
+from typing import Tuple
 
 import numpy as np
 
@@ -31,6 +32,7 @@ class CaptionedImage:
     embeddings: optional precomputed caption embeddings, float32
       [num_captions, dim] (StackGAN's char-CNN-RNN pickles).
   """
+
   example_id: str
   captions: Tuple[str, ...]
   label: int

@@ -31,7 +31,11 @@ has `text_c10/` inside the root and no bounding boxes.
 import dataclasses
 import math
 import os
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict
+from typing import Iterator
+from typing import List
+from typing import Optional
+from typing import Tuple
 
 from sdn_tf.data import loader_common as common
 from sdn_tf.data.captioned_image import CaptionedImage
@@ -55,7 +59,8 @@ Box = Tuple[float, float, float, float]
 @dataclasses.dataclass(frozen=True)
 class CubLayout:
   """Where the parts of a CUB-layout data set were found."""
-  root: str          # the folder holding images.txt
+
+  root: str  # the folder holding images.txt
   images_dir: str
   text_dir: str
 
@@ -72,6 +77,7 @@ class CubTables:
     is_train: image id -> train_test_split.txt flag, or None if not read.
     boxes: image id -> (x, y, w, h), or None if not read.
   """
+
   image_paths: Dict[int, str]
   image_classes: Dict[int, int]
   class_dirs: Dict[int, str]
@@ -83,8 +89,11 @@ class CubTables:
     return sorted(self.class_dirs)
 
 
-def find_layout(data_dir: str, description: str = "CUB-200-2011",
-                nested_dir: Optional[str] = CUB_DIR) -> CubLayout:
+def find_layout(
+  data_dir: str,
+  description: str = "CUB-200-2011",
+  nested_dir: Optional[str] = CUB_DIR,
+) -> CubLayout:
   """Finds the CUB-layout folders under `data_dir`.
 
   Args:
@@ -107,21 +116,26 @@ def find_layout(data_dir: str, description: str = "CUB-200-2011",
   if root is None:
     nested = f" (or {nested_dir}/images.txt)" if nested_dir else ""
     raise common.LayoutError(
-        f"--data_dir={data_dir} does not look like {description}: expected "
-        f"images.txt and images/{nested}")
+      f"--data_dir={data_dir} does not look like {description}: expected "
+      f"images.txt and images/{nested}"
+    )
   text_dir = common.first_existing(
-      _text_dir_candidates(data_dir, root), os.path.isdir)
+    _text_dir_candidates(data_dir, root), os.path.isdir
+  )
   if text_dir is None:
     raise common.LayoutError(
-        f"--data_dir={data_dir}: found {description} at {root} but no "
-        f"captions: expected {TEXT_DIR}/ inside it or beside it")
-  return CubLayout(root=root, images_dir=os.path.join(root, "images"),
-                   text_dir=text_dir)
+      f"--data_dir={data_dir}: found {description} at {root} but no "
+      f"captions: expected {TEXT_DIR}/ inside it or beside it"
+    )
+  return CubLayout(
+    root=root, images_dir=os.path.join(root, "images"), text_dir=text_dir
+  )
 
 
 def _has_cub_index(path: str) -> bool:
-  return (os.path.isfile(os.path.join(path, "images.txt")) and
-          os.path.isdir(os.path.join(path, "images")))
+  return os.path.isfile(os.path.join(path, "images.txt")) and os.path.isdir(
+    os.path.join(path, "images")
+  )
 
 
 def _text_dir_candidates(data_dir: str, root: str) -> List[str]:
@@ -134,18 +148,21 @@ def _text_dir_candidates(data_dir: str, root: str) -> List[str]:
   return list(dict.fromkeys(dirs))
 
 
-def _require_every_id(image_paths, table, root: str, filename: str,
-                      what: str) -> None:
+def _require_every_id(
+  image_paths, table, root: str, filename: str, what: str
+) -> None:
   """Raises LayoutError naming `filename` if it lacks an image id."""
   missing = sorted(set(image_paths) - set(table))
   if missing:
     raise common.LayoutError(
-        f"{os.path.join(root, filename)} has {what} for image id "
-        f"{missing[0]} (and {len(missing) - 1} more)")
+      f"{os.path.join(root, filename)} has {what} for image id "
+      f"{missing[0]} (and {len(missing) - 1} more)"
+    )
 
 
-def read_tables(root: str, with_official_split: bool,
-                with_boxes: bool) -> CubTables:
+def read_tables(
+  root: str, with_official_split: bool, with_boxes: bool
+) -> CubTables:
   """Parses the index files of a CUB-layout data set.
 
   Args:
@@ -161,21 +178,27 @@ def read_tables(root: str, with_official_split: bool,
   """
   image_paths = _read_table(root, "images.txt", str)
   image_classes = _read_table(root, "image_class_labels.txt", int)
-  class_dirs = {int(k): v for k, v in
-                _read_table(root, "classes.txt", str).items()}
-  _require_every_id(image_paths, image_classes, root,
-                    "image_class_labels.txt", "no class")
+  class_dirs = {
+    int(k): v for k, v in _read_table(root, "classes.txt", str).items()
+  }
+  _require_every_id(
+    image_paths, image_classes, root, "image_class_labels.txt", "no class"
+  )
   unknown = sorted(set(image_classes.values()) - set(class_dirs))
   if unknown:
     raise common.LayoutError(
-        f"{os.path.join(root, 'image_class_labels.txt')} uses class id "
-        f"{unknown[0]}, which classes.txt does not list")
+      f"{os.path.join(root, 'image_class_labels.txt')} uses class id "
+      f"{unknown[0]}, which classes.txt does not list"
+    )
   is_train = None
   if with_official_split:
-    is_train = {k: bool(v) for k, v in
-                _read_table(root, "train_test_split.txt", int).items()}
-    _require_every_id(image_paths, is_train, root, "train_test_split.txt",
-                      "no entry")
+    is_train = {
+      k: bool(v)
+      for k, v in _read_table(root, "train_test_split.txt", int).items()
+    }
+    _require_every_id(
+      image_paths, is_train, root, "train_test_split.txt", "no entry"
+    )
   boxes = None
   if with_boxes and os.path.isfile(os.path.join(root, "bounding_boxes.txt")):
     boxes = _read_table(root, "bounding_boxes.txt", _parse_box)
@@ -188,13 +211,18 @@ def read_boxes_by_path(root: str) -> Dict[str, Box]:
   For readers that know images by path rather than by id (StackGAN's
   pickles); empty when bounding_boxes.txt or images.txt is missing.
   """
-  if not all(os.path.isfile(os.path.join(root, name))
-             for name in ("images.txt", "bounding_boxes.txt")):
+  if not all(
+    os.path.isfile(os.path.join(root, name))
+    for name in ("images.txt", "bounding_boxes.txt")
+  ):
     return {}
   paths = _read_table(root, "images.txt", str)
   boxes = _read_table(root, "bounding_boxes.txt", _parse_box)
-  return {os.path.splitext(path)[0]: boxes[image_id]
-          for image_id, path in paths.items() if image_id in boxes}
+  return {
+    os.path.splitext(path)[0]: boxes[image_id]
+    for image_id, path in paths.items()
+    if image_id in boxes
+  }
 
 
 def _parse_box(text: str) -> Box:
@@ -217,14 +245,14 @@ def _read_table(root: str, name: str, parse) -> Dict[int, object]:
         table[int(key)] = parse(value)
       except ValueError:
         raise common.LayoutError(
-            f"{path} line {line_number} is malformed: {line.strip()!r}"
+          f"{path} line {line_number} is malformed: {line.strip()!r}"
         ) from None
   return table
 
 
-def class_disjoint_splits(tables: CubTables,
-                          class_list: Optional[Tuple[str, str]]
-                          ) -> Tuple[Dict[int, str], str]:
+def class_disjoint_splits(
+  tables: CubTables, class_list: Optional[Tuple[str, str]]
+) -> Tuple[Dict[int, str], str]:
   """Assigns each class id to a split for the class-disjoint rule.
 
   Args:
@@ -239,19 +267,24 @@ def class_disjoint_splits(tables: CubTables,
     path, listed_split = class_list
     dir_to_id = {name: class_id for class_id, name in tables.class_dirs.items()}
     splits = common.split_by_class_list(
-        list(dir_to_id), common.read_class_list(path), listed_split, path)
+      list(dir_to_id), common.read_class_list(path), listed_split, path
+    )
     rule = f"class-disjoint: {listed_split} classes listed in {path}"
     return {dir_to_id[name]: s for name, s in splits.items()}, rule
-  splits = {class_id: common.TRAIN if class_id <= LAST_TRAIN_CLASS_ID
-            else common.TEST for class_id in tables.class_dirs}
-  rule = (f"class-disjoint: classes.txt ids 1-{LAST_TRAIN_CLASS_ID} train, "
-          f"ids above test")
+  splits = {
+    class_id: common.TRAIN if class_id <= LAST_TRAIN_CLASS_ID else common.TEST
+    for class_id in tables.class_dirs
+  }
+  rule = (
+    f"class-disjoint: classes.txt ids 1-{LAST_TRAIN_CLASS_ID} train, "
+    f"ids above test"
+  )
   return splits, rule
 
 
-def iter_items(layout: CubLayout, tables: CubTables,
-               class_split: Optional[Dict[int, str]]
-               ) -> Iterator[common.Item]:
+def iter_items(
+  layout: CubLayout, tables: CubTables, class_split: Optional[Dict[int, str]]
+) -> Iterator[common.Item]:
   """Yields the records (and caption issues) of a CUB-layout data set.
 
   Args:
@@ -271,20 +304,33 @@ def iter_items(layout: CubLayout, tables: CubTables,
     example_id = os.path.splitext(relpath)[0]
     box = tables.boxes.get(image_id) if tables.boxes is not None else None
 
-    def make_record(captions, relpath=relpath, class_id=class_id,
-                    split=split, example_id=example_id, box=box):
+    def make_record(
+      captions,
+      relpath=relpath,
+      class_id=class_id,
+      split=split,
+      example_id=example_id,
+      box=box,
+    ):
       return CaptionedImage(
-          example_id=example_id, captions=captions, label=labels[class_id],
-          class_name=tables.class_dirs[class_id], split=split,
-          image_path=os.path.join(layout.images_dir, relpath), box=box)
+        example_id=example_id,
+        captions=captions,
+        label=labels[class_id],
+        class_name=tables.class_dirs[class_id],
+        split=split,
+        image_path=os.path.join(layout.images_dir, relpath),
+        box=box,
+      )
 
     caption_path = os.path.join(layout.text_dir, example_id + ".txt")
     yield from common.captioned_items(caption_path, make_record)
 
 
-def load_cub(data_dir: str, split: str = CLASS_DISJOINT,
-             test_classes_file: Optional[str] = None
-             ) -> common.DatasetSource:
+def load_cub(
+  data_dir: str,
+  split: str = CLASS_DISJOINT,
+  test_classes_file: Optional[str] = None,
+) -> common.DatasetSource:
   """Finds CUB-200-2011 under `data_dir` and describes its examples.
 
   Args:
@@ -304,32 +350,44 @@ def load_cub(data_dir: str, split: str = CLASS_DISJOINT,
   """
   if split not in SPLIT_RULES:
     raise common.DatasetError(
-        f"--split={split} is not one of {', '.join(SPLIT_RULES)}")
+      f"--split={split} is not one of {', '.join(SPLIT_RULES)}"
+    )
   if split == OFFICIAL and test_classes_file:
     raise common.DatasetError(
-        "--test_classes_file only applies to --split=class_disjoint")
+      "--test_classes_file only applies to --split=class_disjoint"
+    )
   data_dir = common.require_dir(data_dir)
   layout = find_layout(data_dir)
-  tables = read_tables(layout.root, with_official_split=split == OFFICIAL,
-                       with_boxes=True)
+  tables = read_tables(
+    layout.root, with_official_split=split == OFFICIAL, with_boxes=True
+  )
   class_split, rule = None, "official: train_test_split.txt"
   class_list = None
   if split == CLASS_DISJOINT:
     reed_dirs = [data_dir, layout.root, os.path.dirname(layout.text_dir)]
-    class_list = ((test_classes_file, common.TEST) if test_classes_file
-                  else common.find_class_list(reed_dirs))
+    class_list = (
+      (test_classes_file, common.TEST)
+      if test_classes_file
+      else common.find_class_list(reed_dirs)
+    )
     class_split, rule = class_disjoint_splits(tables, class_list)
   return common.DatasetSource(
-      name=NAME, data_dir=data_dir,
-      class_names=tuple(tables.class_dirs[c] for c in tables.class_ids()),
-      split_rule=rule, num_images=len(tables.image_paths),
-      make_items=lambda: iter_items(layout, tables, class_split),
-      options={"split": split,
-               "class_list": class_list[0] if class_list else None})
+    name=NAME,
+    data_dir=data_dir,
+    class_names=tuple(tables.class_dirs[c] for c in tables.class_ids()),
+    split_rule=rule,
+    num_images=len(tables.image_paths),
+    make_items=lambda: iter_items(layout, tables, class_split),
+    options={
+      "split": split,
+      "class_list": class_list[0] if class_list else None,
+    },
+  )
 
 
-def cub_crop_box(box: Box, image_w: int,
-                 image_h: int) -> Tuple[int, int, int, int]:
+def cub_crop_box(
+  box: Box, image_w: int, image_h: int
+) -> Tuple[int, int, int, int]:
   """The common CUB crop: a square around the box, clipped to the image.
 
   The square is centred on the box centre with half-side 0.75 * max(w, h),

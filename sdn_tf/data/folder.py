@@ -20,7 +20,9 @@ never moves existing ones between splits.
 
 import hashlib
 import os
-from typing import Iterator, List, Tuple
+from typing import Iterator
+from typing import List
+from typing import Tuple
 
 from sdn_tf.data import loader_common as common
 from sdn_tf.data.captioned_image import CaptionedImage
@@ -44,8 +46,10 @@ def find_images(data_dir: str) -> List[str]:
     # (.ipynb_checkpoints, .git, ...).
     dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
     for name in filenames:
-      if (not name.startswith(".") and
-          os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS):
+      if (
+        not name.startswith(".")
+        and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+      ):
         relpath = os.path.relpath(os.path.join(dirpath, name), data_dir)
         found.append(relpath.replace(os.sep, "/"))
   return sorted(found)
@@ -56,27 +60,39 @@ def class_key(relpath: str) -> str:
   return relpath.split("/", 1)[0] if "/" in relpath else ""
 
 
-def _iter_items(data_dir: str, relpaths: List[str], classes: List[str],
-                class_names: Tuple[str, ...],
-                test_fraction: float) -> Iterator[common.Item]:
+def _iter_items(
+  data_dir: str,
+  relpaths: List[str],
+  classes: List[str],
+  class_names: Tuple[str, ...],
+  test_fraction: float,
+) -> Iterator[common.Item]:
   labels = {key: i for i, key in enumerate(classes)}
   for relpath in relpaths:
     label = labels[class_key(relpath)]
     image_path = os.path.join(data_dir, *relpath.split("/"))
     split = common.TEST if is_test(relpath, test_fraction) else common.TRAIN
 
-    def make_record(captions, relpath=relpath, label=label, split=split,
-                    image_path=image_path):
+    def make_record(
+      captions, relpath=relpath, label=label, split=split, image_path=image_path
+    ):
       return CaptionedImage(
-          example_id=relpath, captions=captions, label=label,
-          class_name=class_names[label], split=split, image_path=image_path)
+        example_id=relpath,
+        captions=captions,
+        label=label,
+        class_name=class_names[label],
+        split=split,
+        image_path=image_path,
+      )
 
     yield from common.captioned_items(
-        os.path.splitext(image_path)[0] + ".txt", make_record)
+      os.path.splitext(image_path)[0] + ".txt", make_record
+    )
 
 
-def load_folder(data_dir: str, test_fraction: float = DEFAULT_TEST_FRACTION
-                ) -> common.DatasetSource:
+def load_folder(
+  data_dir: str, test_fraction: float = DEFAULT_TEST_FRACTION
+) -> common.DatasetSource:
   """Finds the captioned images under `data_dir` and describes them.
 
   Args:
@@ -92,22 +108,29 @@ def load_folder(data_dir: str, test_fraction: float = DEFAULT_TEST_FRACTION
   """
   if not 0.0 <= test_fraction <= 1.0:
     raise common.DatasetError(
-        f"--test_fraction={test_fraction} must be between 0 and 1")
+      f"--test_fraction={test_fraction} must be between 0 and 1"
+    )
   data_dir = common.require_dir(data_dir)
   relpaths = find_images(data_dir)
   if not relpaths:
     raise common.LayoutError(
-        f"--data_dir={data_dir} does not look like a folder of captioned "
-        f"images: expected image files ({', '.join(IMAGE_EXTENSIONS)}) with "
-        f"a same-named .txt caption file each")
+      f"--data_dir={data_dir} does not look like a folder of captioned "
+      f"images: expected image files ({', '.join(IMAGE_EXTENSIONS)}) with "
+      f"a same-named .txt caption file each"
+    )
   classes = sorted({class_key(p) for p in relpaths})
   root_name = os.path.basename(os.path.normpath(data_dir)) or "images"
   class_names = tuple(key or root_name for key in classes)
   return common.DatasetSource(
-      name=NAME, data_dir=data_dir, class_names=class_names,
-      split_rule=(f"hash of the relative path: sha256[:8] / 2**64 < "
-                  f"{test_fraction} is test"),
-      num_images=len(relpaths),
-      make_items=lambda: _iter_items(data_dir, relpaths, classes,
-                                     class_names, test_fraction),
-      options={"test_fraction": test_fraction})
+    name=NAME,
+    data_dir=data_dir,
+    class_names=class_names,
+    split_rule=(
+      f"hash of the relative path: sha256[:8] / 2**64 < {test_fraction} is test"
+    ),
+    num_images=len(relpaths),
+    make_items=lambda: _iter_items(
+      data_dir, relpaths, classes, class_names, test_fraction
+    ),
+    options={"test_fraction": test_fraction},
+  )

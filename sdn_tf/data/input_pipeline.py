@@ -29,7 +29,9 @@ can reorder but never change them.
 import json
 import os
 import random
-from typing import Dict, List, Optional
+from typing import Dict
+from typing import List
+from typing import Optional
 
 import tensorflow as tf
 
@@ -48,8 +50,9 @@ def read_metadata(data_dir: str) -> Dict:
   path = os.path.join(data_dir, schema.METADATA_FILE)
   if not tf.io.gfile.exists(path):
     raise FileNotFoundError(
-        f"no {schema.METADATA_FILE} in {data_dir}: is it a data dir "
-        f"prepared by tools/prepare_dataset.py?")
+      f"no {schema.METADATA_FILE} in {data_dir}: is it a data dir "
+      f"prepared by tools/prepare_dataset.py?"
+    )
   with tf.io.gfile.GFile(path, "r") as f:
     return json.load(f)
 
@@ -64,8 +67,9 @@ def shard_files(data_dir: str, split: str) -> List[str]:
   files = sorted(tf.io.gfile.glob(pattern))
   if not files:
     raise FileNotFoundError(
-        f"no TFRecord shards for split {split!r} in {data_dir}: expected "
-        f"files matching {schema.shard_pattern(split)}")
+      f"no TFRecord shards for split {split!r} in {data_dir}: expected "
+      f"files matching {schema.shard_pattern(split)}"
+    )
   return files
 
 
@@ -82,27 +86,31 @@ def probe_embedding_dim(files: List[str]) -> Optional[int]:
     if not embeddings:
       return None
     if num_captions == 0 or len(embeddings) % num_captions:
-      raise ValueError(f"{files[0]}: {len(embeddings)} embedding values do "
-                       f"not split over {num_captions} captions")
+      raise ValueError(
+        f"{files[0]}: {len(embeddings)} embedding values do "
+        f"not split over {num_captions} captions"
+      )
     return len(embeddings) // num_captions
   raise ValueError(f"the shards hold no records: {files}")
 
 
-def make_dataset(data_dir: str,
-                 split: str,
-                 *,
-                 global_batch_size: int,
-                 image_size: int,
-                 training: bool,
-                 flip: bool = False,
-                 crop_to_box: bool = True,
-                 all_captions: bool = False,
-                 deterministic: bool = False,
-                 seed: Optional[int] = None,
-                 input_context: Optional[tf.distribute.InputContext] = None,
-                 cache: bool = False,
-                 shuffle_buffer_size: int = 1024,
-                 drop_remainder: bool = True) -> tf.data.Dataset:
+def make_dataset(
+  data_dir: str,
+  split: str,
+  *,
+  global_batch_size: int,
+  image_size: int,
+  training: bool,
+  flip: bool = False,
+  crop_to_box: bool = True,
+  all_captions: bool = False,
+  deterministic: bool = False,
+  seed: Optional[int] = None,
+  input_context: Optional[tf.distribute.InputContext] = None,
+  cache: bool = False,
+  shuffle_buffer_size: int = 1024,
+  drop_remainder: bool = True,
+) -> tf.data.Dataset:
   """Builds the batched dataset of one split of a prepared data dir.
 
   Args:
@@ -147,20 +155,27 @@ def make_dataset(data_dir: str,
 
   dataset = _read_records(files, training, base_seed, input_context)
   dataset = dataset.map(
-      lambda s: _decode_example(s, image_size, embedding_dim, crop_to_box),
-      num_parallel_calls=tf.data.AUTOTUNE)
+    lambda s: _decode_example(s, image_size, embedding_dim, crop_to_box),
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
   if cache:
     dataset = dataset.cache()
   if all_captions:
     dataset = dataset.flat_map(_one_element_per_caption)
   if training:
-    dataset = dataset.shuffle(shuffle_buffer_size, seed=base_seed,
-                              reshuffle_each_iteration=True).repeat()
+    dataset = dataset.shuffle(
+      shuffle_buffer_size, seed=base_seed, reshuffle_each_iteration=True
+    ).repeat()
   dataset = dataset.enumerate().map(
-      lambda index, example: _finish_example(
-          example, index, base_seed, choose_caption=not all_captions,
-          flip=flip and training),
-      num_parallel_calls=tf.data.AUTOTUNE)
+    lambda index, example: _finish_example(
+      example,
+      index,
+      base_seed,
+      choose_caption=not all_captions,
+      flip=flip and training,
+    ),
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
   dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
   dataset = dataset.prefetch(tf.data.AUTOTUNE)
   return dataset.with_options(_options(deterministic, input_context))
@@ -174,9 +189,12 @@ def _base_seed(seed: Optional[int], deterministic: bool) -> int:
   return random.SystemRandom().randrange(2**31)
 
 
-def _read_records(files: List[str], training: bool, base_seed: int,
-                  input_context: Optional[tf.distribute.InputContext]
-                  ) -> tf.data.Dataset:
+def _read_records(
+  files: List[str],
+  training: bool,
+  base_seed: int,
+  input_context: Optional[tf.distribute.InputContext],
+) -> tf.data.Dataset:
   """Serialized records of this pipeline's share of the shards."""
   dataset = tf.data.Dataset.from_tensor_slices(files)
   num_pipelines = input_context.num_input_pipelines if input_context else 1
@@ -185,35 +203,43 @@ def _read_records(files: List[str], training: bool, base_seed: int,
   if shard_by_file:
     dataset = dataset.shard(num_pipelines, pipeline_id)
   if training:
-    dataset = dataset.shuffle(len(files), seed=base_seed,
-                              reshuffle_each_iteration=True)
+    dataset = dataset.shuffle(
+      len(files), seed=base_seed, reshuffle_each_iteration=True
+    )
   dataset = dataset.interleave(
-      tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
-      num_parallel_calls=tf.data.AUTOTUNE)
+    tf.data.TFRecordDataset,
+    cycle_length=min(len(files), 8),
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
   if not shard_by_file:
     dataset = dataset.shard(num_pipelines, pipeline_id)
   return dataset
 
 
-def _decode_example(serialized: tf.Tensor, image_size: int,
-                    embedding_dim: Optional[int],
-                    crop_to_box: bool) -> Dict[str, tf.Tensor]:
+def _decode_example(
+  serialized: tf.Tensor,
+  image_size: int,
+  embedding_dim: Optional[int],
+  crop_to_box: bool,
+) -> Dict[str, tf.Tensor]:
   """Parses one record; image cropped and resized, all captions kept."""
   features = tf.io.parse_single_example(serialized, schema.feature_spec())
   captions = tf.sparse.to_dense(features[schema.CAPTIONS])
   tf.debugging.assert_positive(
-      tf.size(captions), message="a record has no captions")
-  image = tf.io.decode_image(features[schema.IMAGE_ENCODED], channels=3,
-                             expand_animations=False)
+    tf.size(captions), message="a record has no captions"
+  )
+  image = tf.io.decode_image(
+    features[schema.IMAGE_ENCODED], channels=3, expand_animations=False
+  )
   image.set_shape([None, None, 3])
   if crop_to_box:
     box = tf.sparse.to_dense(features[schema.IMAGE_BOX])
     image = crop_to_cub_box(image, box)
   example = {
-      "image": _resize_uint8(image, image_size),
-      "captions": captions,
-      "label": tf.cast(features[schema.LABEL], tf.int32),
-      "id": features[schema.IMAGE_ID],
+    "image": _resize_uint8(image, image_size),
+    "captions": captions,
+    "label": tf.cast(features[schema.LABEL], tf.int32),
+    "id": features[schema.IMAGE_ID],
   }
   if embedding_dim is not None:
     embeddings = tf.sparse.to_dense(features[schema.EMBEDDINGS])
@@ -258,37 +284,47 @@ def _resize_uint8(image: tf.Tensor, image_size: int) -> tf.Tensor:
   return tf.ensure_shape(image, [image_size, image_size, 3])
 
 
-def _one_element_per_caption(example: Dict[str, tf.Tensor]
-                             ) -> tf.data.Dataset:
+def _one_element_per_caption(example: Dict[str, tf.Tensor]) -> tf.data.Dataset:
   """Expands an image into one element per caption (and embedding row)."""
   num = tf.size(example["captions"])
   per_caption = {k: v for k, v in example.items() if k != "embeddings"}
-  per_caption = {k: tf.repeat(v[tf.newaxis], num, axis=0)
-                 if k != "captions" else v for k, v in per_caption.items()}
+  per_caption = {
+    k: tf.repeat(v[tf.newaxis], num, axis=0) if k != "captions" else v
+    for k, v in per_caption.items()
+  }
   if "embeddings" in example:
     per_caption["embeddings"] = example["embeddings"]
   return tf.data.Dataset.from_tensor_slices(per_caption)
 
 
-def _finish_example(example: Dict[str, tf.Tensor], index: tf.Tensor,
-                    base_seed: int, choose_caption: bool,
-                    flip: bool) -> Dict[str, tf.Tensor]:
+def _finish_example(
+  example: Dict[str, tf.Tensor],
+  index: tf.Tensor,
+  base_seed: int,
+  choose_caption: bool,
+  flip: bool,
+) -> Dict[str, tf.Tensor]:
   """Picks the caption, maybe flips, and casts the image to float32."""
   seed = tf.stack([tf.constant(base_seed, tf.int64), index])
   caption_seed, flip_seed = tf.unstack(
-      tf.random.experimental.stateless_split(seed, num=2))
+    tf.random.experimental.stateless_split(seed, num=2)
+  )
   image = example["image"]
   if flip:
     image = tf.image.stateless_random_flip_left_right(image, flip_seed)
   out = {
-      "image": tf.cast(image, tf.float32),
-      "label": example["label"],
-      "id": example["id"],
+    "image": tf.cast(image, tf.float32),
+    "label": example["label"],
+    "id": example["id"],
   }
   if choose_caption:
     choice = tf.random.stateless_uniform(
-        [], caption_seed, minval=0, maxval=tf.size(example["captions"]),
-        dtype=tf.int32)
+      [],
+      caption_seed,
+      minval=0,
+      maxval=tf.size(example["captions"]),
+      dtype=tf.int32,
+    )
     out["caption"] = example["captions"][choice]
     if "embeddings" in example:
       out["embedding"] = example["embeddings"][choice]
@@ -299,13 +335,14 @@ def _finish_example(example: Dict[str, tf.Tensor], index: tf.Tensor,
   return out
 
 
-def _options(deterministic: bool,
-             input_context: Optional[tf.distribute.InputContext]
-             ) -> tf.data.Options:
+def _options(
+  deterministic: bool, input_context: Optional[tf.distribute.InputContext]
+) -> tf.data.Options:
   options = tf.data.Options()
   options.deterministic = deterministic
   if input_context is not None:
     # Already sharded per input pipeline; tf.distribute must not re-shard.
     options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF)
+      tf.data.experimental.AutoShardPolicy.OFF
+    )
   return options

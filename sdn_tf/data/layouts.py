@@ -10,7 +10,10 @@ looks like another one, the message says which.
 
 import inspect
 import os
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable
+from typing import Dict
+from typing import Optional
+from typing import Tuple
 
 from sdn_tf.data import cub
 from sdn_tf.data import folder
@@ -23,11 +26,11 @@ Loader = Callable[..., common.DatasetSource]
 
 # The built-in data set first: the order `--dataset`'s help lists them in.
 LOADERS: Dict[str, Loader] = {
-    shapes_loader.NAME: shapes_loader.load_shapes,
-    cub.NAME: cub.load_cub,
-    oxford102.NAME: oxford102.load_oxford102,
-    stackgan.NAME: stackgan.load_stackgan,
-    folder.NAME: folder.load_folder,
+  shapes_loader.NAME: shapes_loader.load_shapes,
+  cub.NAME: cub.load_cub,
+  oxford102.NAME: oxford102.load_oxford102,
+  stackgan.NAME: stackgan.load_stackgan,
+  folder.NAME: folder.load_folder,
 }
 
 # `load_dataset` name that means "whichever layout `detect_layout` finds".
@@ -47,7 +50,8 @@ def get_loader(name: str) -> Loader:
   """The loader registered as `name`; DatasetError for an unknown name."""
   if name not in LOADERS:
     raise common.DatasetError(
-        f"--dataset={name} is not one of {', '.join(LOADERS)}")
+      f"--dataset={name} is not one of {', '.join(LOADERS)}"
+    )
   return LOADERS[name]
 
 
@@ -83,10 +87,14 @@ def load_dataset(name: str, data_dir: str, **options) -> common.DatasetSource:
   accepted = loader_options(name)
   for option in options:
     if option not in accepted:
-      takes = (f"it takes {', '.join('--' + o for o in accepted)}"
-               if accepted else "it takes no options")
+      takes = (
+        f"it takes {', '.join('--' + o for o in accepted)}"
+        if accepted
+        else "it takes no options"
+      )
       raise common.DatasetError(
-          f"--{option} does not apply to --dataset={name} ({takes})")
+        f"--{option} does not apply to --dataset={name} ({takes})"
+      )
   try:
     return loader(data_dir, **options)
   except common.LayoutError as e:
@@ -109,10 +117,11 @@ def require_layout(data_dir: str) -> str:
   detected = detect_layout(path)
   if detected is None:
     raise common.LayoutError(
-        f"--data_dir={data_dir} matches none of the known layouts: expected "
-        f"train/ and test/ {stackgan.FILENAMES} (stackgan), images.txt "
-        f"(cub, shapes), {oxford102.IMAGES_DIR}/ and {oxford102.TEXT_DIR}/ "
-        f"(oxford102), or images with same-named .txt captions (folder)")
+      f"--data_dir={data_dir} matches none of the known layouts: expected "
+      f"train/ and test/ {stackgan.FILENAMES} (stackgan), images.txt "
+      f"(cub, shapes), {oxford102.IMAGES_DIR}/ and {oxford102.TEXT_DIR}/ "
+      f"(oxford102), or images with same-named .txt captions (folder)"
+    )
   return detected
 
 
@@ -125,6 +134,7 @@ def detect_layout(data_dir: str) -> Optional[str]:
   Returns:
     A registered name, or None when nothing matches.
   """
+
   def has(*parts):
     return os.path.exists(os.path.join(data_dir, *parts))
 
@@ -136,7 +146,8 @@ def detect_layout(data_dir: str) -> Optional[str]:
   if has("images.txt") or has(cub.CUB_DIR, "images.txt"):
     return cub.NAME
   if has(oxford102.IMAGES_DIR) and (
-      has(oxford102.TEXT_DIR) or has(oxford102.REED_DIR, oxford102.TEXT_DIR)):
+    has(oxford102.TEXT_DIR) or has(oxford102.REED_DIR, oxford102.TEXT_DIR)
+  ):
     return oxford102.NAME
   if _has_captioned_image(data_dir):
     return folder.NAME

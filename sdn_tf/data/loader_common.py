@@ -13,8 +13,14 @@ exposes every loader and writer option under the same name.
 
 import dataclasses
 import os
-from typing import (Callable, Iterable, Iterator, List, Optional, Sequence,
-                    Tuple, Union)
+from typing import Callable
+from typing import Iterable
+from typing import Iterator
+from typing import List
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
+from typing import Union
 
 from sdn_tf.data.captioned_image import CaptionedImage
 from sdn_tf.utils.errors import UsageError
@@ -57,6 +63,7 @@ class DataIssue:
     skips_example: True when the example is lost (the converter counts it as
       skipped, or fails in strict mode); False for a warning only.
   """
+
   reason: str
   path: str
   detail: str = ""
@@ -88,6 +95,7 @@ class DatasetSource:
     make_items: returns a fresh iterator of records and issues.
     options: the loader options in effect, for metadata.json.
   """
+
   name: str
   data_dir: str
   class_names: Tuple[str, ...]
@@ -122,9 +130,9 @@ def require_dir(data_dir: str) -> str:
   return path
 
 
-def first_existing(paths: Iterable[str],
-                   check: Callable[[str], bool] = os.path.exists
-                   ) -> Optional[str]:
+def first_existing(
+  paths: Iterable[str], check: Callable[[str], bool] = os.path.exists
+) -> Optional[str]:
   """The first of `paths` passing `check`, or None."""
   for path in paths:
     if check(path):
@@ -156,18 +164,23 @@ def read_captions(path: str) -> Tuple[Tuple[str, ...], List[DataIssue]]:
     text = raw.decode("utf-8-sig")
   except UnicodeDecodeError as e:
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-    issues.append(DataIssue(CAPTION_NOT_UTF8, path,
-                            f"byte {e.start}; decoded with replacement",
-                            skips_example=False))
+    issues.append(
+      DataIssue(
+        CAPTION_NOT_UTF8,
+        path,
+        f"byte {e.start}; decoded with replacement",
+        skips_example=False,
+      )
+    )
   captions = tuple(line.strip() for line in text.splitlines() if line.strip())
   if not captions:
     issues.append(DataIssue(EMPTY_CAPTION_FILE, path))
   return captions, issues
 
 
-def captioned_items(path: str, make_record: Callable[[Tuple[str, ...]],
-                                                      CaptionedImage]
-                    ) -> Iterator[Item]:
+def captioned_items(
+  path: str, make_record: Callable[[Tuple[str, ...]], CaptionedImage]
+) -> Iterator[Item]:
   """Yields a caption file's issues, then its record if it has captions.
 
   Args:
@@ -186,8 +199,9 @@ def read_class_list(path: str) -> List[str]:
     with open(path, "r", encoding="utf-8", errors="replace") as f:
       names = [line.strip() for line in f if line.strip()]
   except OSError as e:
-    raise LayoutError(f"cannot read class list {path}: "
-                      f"{e.strerror or e}") from None
+    raise LayoutError(
+      f"cannot read class list {path}: {e.strerror or e}"
+    ) from None
   if not names:
     raise LayoutError(f"class list {path} is empty")
   return names
@@ -212,10 +226,13 @@ def find_class_list(dirs: Iterable[str]) -> Optional[Tuple[str, str]]:
   return None
 
 
-def split_by_class_list(class_names: Sequence[str], listed: Sequence[str],
-                        listed_split: str, path: str,
-                        normalize: Callable[[str], str] = lambda s: s
-                        ) -> dict:
+def split_by_class_list(
+  class_names: Sequence[str],
+  listed: Sequence[str],
+  listed_split: str,
+  path: str,
+  normalize: Callable[[str], str] = lambda s: s,
+) -> dict:
   """Maps each class name to a split given a list of one split's classes.
 
   Args:
@@ -235,8 +252,11 @@ def split_by_class_list(class_names: Sequence[str], listed: Sequence[str],
   wanted = {normalize(name) for name in listed}
   unknown = sorted(wanted - set(class_names))
   if unknown:
-    raise LayoutError(f"class list {path} names {len(unknown)} class(es) not "
-                      f"in the data set, e.g. {unknown[0]!r}")
+    raise LayoutError(
+      f"class list {path} names {len(unknown)} class(es) not "
+      f"in the data set, e.g. {unknown[0]!r}"
+    )
   other = TEST if listed_split == TRAIN else TRAIN
-  return {name: listed_split if name in wanted else other
-          for name in class_names}
+  return {
+    name: listed_split if name in wanted else other for name in class_names
+  }

@@ -23,7 +23,11 @@ class_00102 (numbers 83 and above) are test.
 
 import os
 import re
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict
+from typing import Iterator
+from typing import List
+from typing import Optional
+from typing import Tuple
 
 from sdn_tf.data import loader_common as common
 from sdn_tf.data.captioned_image import CaptionedImage
@@ -48,24 +52,32 @@ def _find_dirs(data_dir: str) -> Tuple[str, str]:
   """Returns (images dir, captions dir) or raises LayoutError."""
   images_dir = os.path.join(data_dir, IMAGES_DIR)
   text_dir = common.first_existing(
-      [os.path.join(data_dir, TEXT_DIR),
-       os.path.join(data_dir, REED_DIR, TEXT_DIR)], os.path.isdir)
+    [
+      os.path.join(data_dir, TEXT_DIR),
+      os.path.join(data_dir, REED_DIR, TEXT_DIR),
+    ],
+    os.path.isdir,
+  )
   if not os.path.isdir(images_dir) or text_dir is None:
     raise common.LayoutError(
-        f"--data_dir={data_dir} does not look like Oxford-102 flowers: "
-        f"expected {IMAGES_DIR}/ and {TEXT_DIR}/class_XXXXX/ (or "
-        f"{REED_DIR}/{TEXT_DIR}/)")
+      f"--data_dir={data_dir} does not look like Oxford-102 flowers: "
+      f"expected {IMAGES_DIR}/ and {TEXT_DIR}/class_XXXXX/ (or "
+      f"{REED_DIR}/{TEXT_DIR}/)"
+    )
   return images_dir, text_dir
 
 
 def _list_classes(text_dir: str) -> List[str]:
   """The class folders (class_XXXXX) of the captions dir, sorted."""
   classes = sorted(
-      name for name in os.listdir(text_dir)
-      if _CLASS_DIR.match(name) and os.path.isdir(os.path.join(text_dir, name)))
+    name
+    for name in os.listdir(text_dir)
+    if _CLASS_DIR.match(name) and os.path.isdir(os.path.join(text_dir, name))
+  )
   if not classes:
     raise common.LayoutError(
-        f"{text_dir} holds no class_XXXXX/ caption folders")
+      f"{text_dir} holds no class_XXXXX/ caption folders"
+    )
   return classes
 
 
@@ -79,39 +91,57 @@ def _index_captions(text_dir: str, classes: List[str]) -> Dict[str, str]:
         continue  # Reed's folders also hold .h5 features.
       if stem in index:
         raise common.LayoutError(
-            f"{text_dir}: captions for {stem} appear in both "
-            f"{index[stem]}/ and {class_dir}/")
+          f"{text_dir}: captions for {stem} appear in both "
+          f"{index[stem]}/ and {class_dir}/"
+        )
       index[stem] = class_dir
   return index
 
 
 def _list_images(images_dir: str) -> List[str]:
   """Image stems in the images dir."""
-  return [os.path.splitext(name)[0] for name in os.listdir(images_dir)
-          if name.lower().endswith(".jpg")]
+  return [
+    os.path.splitext(name)[0]
+    for name in os.listdir(images_dir)
+    if name.lower().endswith(".jpg")
+  ]
 
 
-def _class_splits(classes: List[str],
-                  class_list: Optional[Tuple[str, str]]
-                  ) -> Tuple[Dict[str, str], str]:
+def _class_splits(
+  classes: List[str], class_list: Optional[Tuple[str, str]]
+) -> Tuple[Dict[str, str], str]:
   """({class_dir: split}, a sentence describing the rule used)."""
   if class_list:
     path, listed_split = class_list
     splits = common.split_by_class_list(
-        classes, common.read_class_list(path), listed_split, path,
-        normalize=class_dir_name)
+      classes,
+      common.read_class_list(path),
+      listed_split,
+      path,
+      normalize=class_dir_name,
+    )
     return splits, f"class-disjoint: {listed_split} classes listed in {path}"
-  splits = {name: common.TRAIN
-            if int(_CLASS_DIR.match(name).group(1)) <= LAST_TRAIN_CLASS_NUMBER
-            else common.TEST for name in classes}
-  rule = (f"class-disjoint: class_00001-class_{LAST_TRAIN_CLASS_NUMBER:05d} "
-          f"train, higher numbers test")
+  splits = {
+    name: common.TRAIN
+    if int(_CLASS_DIR.match(name).group(1)) <= LAST_TRAIN_CLASS_NUMBER
+    else common.TEST
+    for name in classes
+  }
+  rule = (
+    f"class-disjoint: class_00001-class_{LAST_TRAIN_CLASS_NUMBER:05d} "
+    f"train, higher numbers test"
+  )
   return splits, rule
 
 
-def _iter_items(images_dir: str, text_dir: str, classes: List[str],
-                caption_index: Dict[str, str], image_stems: List[str],
-                splits: Dict[str, str]) -> Iterator[common.Item]:
+def _iter_items(
+  images_dir: str,
+  text_dir: str,
+  classes: List[str],
+  caption_index: Dict[str, str],
+  image_stems: List[str],
+  splits: Dict[str, str],
+) -> Iterator[common.Item]:
   """Yields records in image name order, then issues for uncaptioned ones."""
   labels = {name: i for i, name in enumerate(classes)}
   for stem in sorted(set(caption_index) | set(image_stems)):
@@ -119,23 +149,32 @@ def _iter_items(images_dir: str, text_dir: str, classes: List[str],
     class_dir = caption_index.get(stem)
     if class_dir is None:
       yield common.DataIssue(
-          common.MISSING_CAPTION_FILE, image_path,
-          f"no {TEXT_DIR}/class_*/{stem}.txt")
+        common.MISSING_CAPTION_FILE,
+        image_path,
+        f"no {TEXT_DIR}/class_*/{stem}.txt",
+      )
       continue
 
-    def make_record(captions, stem=stem, class_dir=class_dir,
-                    image_path=image_path):
+    def make_record(
+      captions, stem=stem, class_dir=class_dir, image_path=image_path
+    ):
       return CaptionedImage(
-          example_id=f"{IMAGES_DIR}/{stem}", captions=captions,
-          label=labels[class_dir], class_name=class_dir,
-          split=splits[class_dir], image_path=image_path)
+        example_id=f"{IMAGES_DIR}/{stem}",
+        captions=captions,
+        label=labels[class_dir],
+        class_name=class_dir,
+        split=splits[class_dir],
+        image_path=image_path,
+      )
 
     yield from common.captioned_items(
-        os.path.join(text_dir, class_dir, stem + ".txt"), make_record)
+      os.path.join(text_dir, class_dir, stem + ".txt"), make_record
+    )
 
 
-def load_oxford102(data_dir: str, test_classes_file: Optional[str] = None
-                   ) -> common.DatasetSource:
+def load_oxford102(
+  data_dir: str, test_classes_file: Optional[str] = None
+) -> common.DatasetSource:
   """Finds Oxford-102 flowers under `data_dir` and describes its examples.
 
   Args:
@@ -155,14 +194,20 @@ def load_oxford102(data_dir: str, test_classes_file: Optional[str] = None
   classes = _list_classes(text_dir)
   caption_index = _index_captions(text_dir, classes)
   image_stems = _list_images(images_dir)
-  class_list = ((test_classes_file, common.TEST) if test_classes_file
-                else common.find_class_list(
-                    [data_dir, os.path.dirname(text_dir)]))
+  class_list = (
+    (test_classes_file, common.TEST)
+    if test_classes_file
+    else common.find_class_list([data_dir, os.path.dirname(text_dir)])
+  )
   splits, rule = _class_splits(classes, class_list)
   return common.DatasetSource(
-      name=NAME, data_dir=data_dir, class_names=tuple(classes),
-      split_rule=rule,
-      num_images=len(set(caption_index) | set(image_stems)),
-      make_items=lambda: _iter_items(images_dir, text_dir, classes,
-                                     caption_index, image_stems, splits),
-      options={"class_list": class_list[0] if class_list else None})
+    name=NAME,
+    data_dir=data_dir,
+    class_names=tuple(classes),
+    split_rule=rule,
+    num_images=len(set(caption_index) | set(image_stems)),
+    make_items=lambda: _iter_items(
+      images_dir, text_dir, classes, caption_index, image_stems, splits
+    ),
+    options={"class_list": class_list[0] if class_list else None},
+  )

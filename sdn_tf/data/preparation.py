@@ -10,12 +10,12 @@ import os
 
 from absl import logging
 
-from sdn_tf.utils import progress as progress_lib
 from sdn_tf.config import Config
 from sdn_tf.data import layouts
 from sdn_tf.data import shapes
 from sdn_tf.data.records import schema
 from sdn_tf.data.records import writer as records_writer
+from sdn_tf.utils import progress as progress_lib
 
 
 def is_prepared(data_dir: str) -> bool:
@@ -28,20 +28,35 @@ def _log_generation(done: int, total: int) -> None:
 
 def _log_conversion(p: records_writer.Progress) -> None:
   eta = progress_lib.format_duration(p.eta_s) if p.eta_s is not None else "?"
-  logging.info("preparing TFRecords: %d/%s images (%d skipped) | %.0f img/s "
-               "| ETA %s", p.processed, p.total or "?", p.skipped, p.rate, eta)
+  logging.info(
+    "preparing TFRecords: %d/%s images (%d skipped) | %.0f img/s | ETA %s",
+    p.processed,
+    p.total or "?",
+    p.skipped,
+    p.rate,
+    eta,
+  )
 
 
 def ensure_shapes_generated(config: Config) -> None:
   """Generates the shapes data set in --raw_data_dir unless it is there."""
   if shapes.is_shapes_dataset(config.raw_data_dir):
     return
-  logging.info("Generating the shapes data set in %s (%d train, %d test, "
-               "%d px)", config.raw_data_dir, config.shapes_num_train,
-               config.shapes_num_test, config.image_size)
-  shapes.write_dataset(config.raw_data_dir, config.shapes_num_train,
-                       config.shapes_num_test, config.image_size, config.seed,
-                       progress=_log_generation)
+  logging.info(
+    "Generating the shapes data set in %s (%d train, %d test, %d px)",
+    config.raw_data_dir,
+    config.shapes_num_train,
+    config.shapes_num_test,
+    config.image_size,
+  )
+  shapes.write_dataset(
+    config.raw_data_dir,
+    config.shapes_num_train,
+    config.shapes_num_test,
+    config.image_size,
+    config.seed,
+    progress=_log_generation,
+  )
 
 
 def ensure_prepared(config: Config) -> str:
@@ -54,13 +69,22 @@ def ensure_prepared(config: Config) -> str:
   if "split" in layouts.loader_options(config.dataset):
     options["split"] = config.split
   source = layouts.load_dataset(config.dataset, config.raw_data_dir, **options)
-  logging.info("Preparing %s from %s into %s", config.dataset,
-               config.raw_data_dir, config.data_dir)
-  summary = records_writer.convert(source, config.data_dir,
-                                    progress=_log_conversion)
-  logging.info("Prepared %s: %s examples, %d skipped (%s), vocabulary of %d "
-               "in %s", config.data_dir, summary.num_examples,
-               sum(summary.skipped.values()), summary.skipped or "none",
-               summary.vocab_size, progress_lib.format_duration(
-                   summary.elapsed_s))
+  logging.info(
+    "Preparing %s from %s into %s",
+    config.dataset,
+    config.raw_data_dir,
+    config.data_dir,
+  )
+  summary = records_writer.convert(
+    source, config.data_dir, progress=_log_conversion
+  )
+  logging.info(
+    "Prepared %s: %s examples, %d skipped (%s), vocabulary of %d in %s",
+    config.data_dir,
+    summary.num_examples,
+    sum(summary.skipped.values()),
+    summary.skipped or "none",
+    summary.vocab_size,
+    progress_lib.format_duration(summary.elapsed_s),
+  )
   return config.data_dir

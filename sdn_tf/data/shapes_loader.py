@@ -28,14 +28,18 @@ def load_shapes(data_dir: str) -> common.DatasetSource:
   data_dir = common.require_dir(data_dir)
   # nested_dir=None: the generator never nests its output, and accepting a
   # CUB_200_2011/ here would hide a wrong --dataset flag.
-  layout = cub.find_layout(data_dir, description="the shapes data set",
-                           nested_dir=None)
-  tables = cub.read_tables(layout.root, with_official_split=True,
-                           with_boxes=False)
+  layout = cub.find_layout(
+    data_dir, description="the shapes data set", nested_dir=None
+  )
+  tables = cub.read_tables(
+    layout.root, with_official_split=True, with_boxes=False
+  )
   return common.DatasetSource(
-      name=NAME, data_dir=data_dir,
-      class_names=tuple(tables.class_dirs[c] for c in tables.class_ids()),
-      split_rule="official: train_test_split.txt",
-      num_images=len(tables.image_paths),
-      make_items=lambda: cub.iter_items(layout, tables, class_split=None),
-      options={"split": cub.OFFICIAL})
+    name=NAME,
+    data_dir=data_dir,
+    class_names=tuple(tables.class_dirs[c] for c in tables.class_ids()),
+    split_rule="official: train_test_split.txt",
+    num_images=len(tables.image_paths),
+    make_items=lambda: cub.iter_items(layout, tables, class_split=None),
+    options={"split": cub.OFFICIAL},
+  )

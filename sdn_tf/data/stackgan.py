@@ -30,7 +30,13 @@ warning counted.
 import dataclasses
 import os
 import pickle
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable
+from typing import Dict
+from typing import Iterator
+from typing import List
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
 
 import numpy as np
 
@@ -47,21 +53,28 @@ TEXT_DIRS = ("text_c10", "text")
 _PROBE_NAMES = 20
 
 _IMAGE_RULES: Tuple[Tuple[str, Callable[[str, str], str]], ...] = (
-    ("CUB_200_2011/images/<name>.jpg",
-     lambda root, name: os.path.join(root, cub.CUB_DIR, "images",
-                                     name + ".jpg")),
-    ("images/<name>.jpg",
-     lambda root, name: os.path.join(root, "images", name + ".jpg")),
-    ("<name>.jpg", lambda root, name: os.path.join(root, name + ".jpg")),
-    ("jpg/<basename>.jpg",
-     lambda root, name: os.path.join(root, "jpg",
-                                     os.path.basename(name) + ".jpg")),
+  (
+    "CUB_200_2011/images/<name>.jpg",
+    lambda root, name: os.path.join(root, cub.CUB_DIR, "images", name + ".jpg"),
+  ),
+  (
+    "images/<name>.jpg",
+    lambda root, name: os.path.join(root, "images", name + ".jpg"),
+  ),
+  ("<name>.jpg", lambda root, name: os.path.join(root, name + ".jpg")),
+  (
+    "jpg/<basename>.jpg",
+    lambda root, name: os.path.join(
+      root, "jpg", os.path.basename(name) + ".jpg"
+    ),
+  ),
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class SplitPickles:
   """One split's pickles, checked for consistent lengths."""
+
   split: str
   filenames: List[str]
   class_ids: List[int]
@@ -77,8 +90,17 @@ def _load_pickle(path: str):
       return pickle.load(f, encoding="latin1")
   except FileNotFoundError:
     raise common.LayoutError(f"{path} is missing") from None
-  except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError,
-          AttributeError, ImportError, IndexError, KeyError) as e:
+  except (
+    OSError,
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    ImportError,
+    IndexError,
+    KeyError,
+  ) as e:
     raise common.LayoutError(f"cannot read {path}: {e}") from None
 
 
@@ -89,8 +111,9 @@ def _as_name(value) -> str:
 def _read_split(data_dir: str, split: str) -> SplitPickles:
   """Reads and checks one split's pickles."""
   split_dir = os.path.join(data_dir, split)
-  filenames = [_as_name(v) for v in
-               _load_pickle(os.path.join(split_dir, FILENAMES))]
+  filenames = [
+    _as_name(v) for v in _load_pickle(os.path.join(split_dir, FILENAMES))
+  ]
   class_path = os.path.join(split_dir, CLASS_INFO)
   try:
     class_ids = [int(v) for v in np.asarray(_load_pickle(class_path)).ravel()]
@@ -110,34 +133,41 @@ def _as_embeddings(value, path: str) -> np.ndarray:
   try:
     array = np.asarray(value, dtype=np.float32)
   except (TypeError, ValueError):
-    raise common.LayoutError(f"{path} does not hold an N x 10 x dim array "
-                             f"of floats") from None
+    raise common.LayoutError(
+      f"{path} does not hold an N x 10 x dim array of floats"
+    ) from None
   if array.ndim == 2:
     array = array[:, None, :]
   if array.ndim != 3:
-    raise common.LayoutError(f"{path} holds an array of shape {array.shape}; "
-                             f"expected N x num_captions x dim")
+    raise common.LayoutError(
+      f"{path} holds an array of shape {array.shape}; "
+      f"expected N x num_captions x dim"
+    )
   return array
 
 
 def _check_length(path: str, length: int, expected: int) -> None:
   if length != expected:
-    raise common.LayoutError(f"{path} has {length} entries but "
-                             f"{FILENAMES} beside it has {expected}")
+    raise common.LayoutError(
+      f"{path} has {length} entries but {FILENAMES} beside it has {expected}"
+    )
 
 
 def _check_layout(data_dir: str) -> None:
   """Raises LayoutError unless both splits' filenames.pickle exist."""
-  if not all(os.path.isfile(os.path.join(data_dir, s, FILENAMES))
-             for s in common.SPLITS):
+  if not all(
+    os.path.isfile(os.path.join(data_dir, s, FILENAMES)) for s in common.SPLITS
+  ):
     raise common.LayoutError(
-        f"--data_dir={data_dir} does not look like StackGAN's preprocessed "
-        f"data: expected train/{FILENAMES} and test/{FILENAMES} (the birds/ "
-        f"or flowers/ folder)")
+      f"--data_dir={data_dir} does not look like StackGAN's preprocessed "
+      f"data: expected train/{FILENAMES} and test/{FILENAMES} (the birds/ "
+      f"or flowers/ folder)"
+    )
 
 
-def _find_image_rule(data_dir: str, names: Sequence[str]
-                     ) -> Callable[[str, str], str]:
+def _find_image_rule(
+  data_dir: str, names: Sequence[str]
+) -> Callable[[str, str], str]:
   """The first image rule under which one of the leading names exists."""
   probe = list(names[:_PROBE_NAMES])
   for _, rule in _IMAGE_RULES:
@@ -146,30 +176,35 @@ def _find_image_rule(data_dir: str, names: Sequence[str]
   example = probe[0] if probe else "<name>"
   expected = ", ".join(d for d, _ in _IMAGE_RULES)
   raise common.LayoutError(
-      f"--data_dir={data_dir}: no image found for {example!r} (from "
-      f"{FILENAMES}): expected one of {expected} under the data dir")
+    f"--data_dir={data_dir}: no image found for {example!r} (from "
+    f"{FILENAMES}): expected one of {expected} under the data dir"
+  )
 
 
 def _find_text_dir(data_dir: str) -> str:
   text_dir = common.first_existing(
-      (os.path.join(data_dir, d) for d in TEXT_DIRS), os.path.isdir)
+    (os.path.join(data_dir, d) for d in TEXT_DIRS), os.path.isdir
+  )
   if text_dir is None:
     raise common.LayoutError(
-        f"--data_dir={data_dir}: no captions: expected {TEXT_DIRS[0]}/ or "
-        f"{TEXT_DIRS[1]}/ with one <name>.txt per image")
+      f"--data_dir={data_dir}: no captions: expected {TEXT_DIRS[0]}/ or "
+      f"{TEXT_DIRS[1]}/ with one <name>.txt per image"
+    )
   return text_dir
 
 
 def caption_path(text_dir: str, name: str, class_id: int) -> str:
   """The caption file of `name`, by birds' rule or else flowers' rule."""
   direct = os.path.join(text_dir, name + ".txt")
-  by_class = os.path.join(text_dir, f"class_{class_id:05d}",
-                          os.path.basename(name) + ".txt")
+  by_class = os.path.join(
+    text_dir, f"class_{class_id:05d}", os.path.basename(name) + ".txt"
+  )
   return common.first_existing([direct, by_class], os.path.isfile) or direct
 
 
-def _class_names(splits: Sequence[SplitPickles],
-                 class_ids: List[int]) -> List[str]:
+def _class_names(
+  splits: Sequence[SplitPickles], class_ids: List[int]
+) -> List[str]:
   """Folder names when they match the classes one to one, else class_NNNNN."""
   dirs: Dict[int, set] = {c: set() for c in class_ids}
   for pickles in splits:
@@ -181,14 +216,20 @@ def _class_names(splits: Sequence[SplitPickles],
   return [f"class_{c:05d}" for c in class_ids]
 
 
-def _iter_items(splits: Sequence[SplitPickles], data_dir: str,
-                image_rule: Callable[[str, str], str], text_dir: str,
-                labels: Dict[int, int], class_names: List[str],
-                boxes: Dict[str, cub.Box]) -> Iterator[common.Item]:
+def _iter_items(
+  splits: Sequence[SplitPickles],
+  data_dir: str,
+  image_rule: Callable[[str, str], str],
+  text_dir: str,
+  labels: Dict[int, int],
+  class_names: List[str],
+  boxes: Dict[str, cub.Box],
+) -> Iterator[common.Item]:
   """Yields train then test records, in pickle order."""
   for pickles in splits:
-    for i, (name, class_id) in enumerate(zip(pickles.filenames,
-                                             pickles.class_ids)):
+    for i, (name, class_id) in enumerate(
+      zip(pickles.filenames, pickles.class_ids)
+    ):
       path = caption_path(text_dir, name, class_id)
       captions, issues = common.read_captions(path)
       yield from issues
@@ -201,10 +242,15 @@ def _iter_items(splits: Sequence[SplitPickles], data_dir: str,
         if issue:
           yield issue
       yield CaptionedImage(
-          example_id=name, captions=captions, label=labels[class_id],
-          class_name=class_names[labels[class_id]], split=pickles.split,
-          image_path=image_rule(data_dir, name), box=boxes.get(name),
-          embeddings=embeddings)
+        example_id=name,
+        captions=captions,
+        label=labels[class_id],
+        class_name=class_names[labels[class_id]],
+        split=pickles.split,
+        image_path=image_rule(data_dir, name),
+        box=boxes.get(name),
+        embeddings=embeddings,
+      )
 
 
 def _pair(captions: Tuple[str, ...], embeddings: np.ndarray, path: str):
@@ -221,9 +267,12 @@ def _pair(captions: Tuple[str, ...], embeddings: np.ndarray, path: str):
     return captions, embeddings, None
   keep = min(len(captions), len(embeddings))
   issue = common.DataIssue(
-      common.CAPTION_EMBEDDING_MISMATCH, path,
-      f"{len(captions)} captions, {len(embeddings)} embeddings; kept the "
-      f"first {keep} of each", skips_example=False)
+    common.CAPTION_EMBEDDING_MISMATCH,
+    path,
+    f"{len(captions)} captions, {len(embeddings)} embeddings; kept the "
+    f"first {keep} of each",
+    skips_example=False,
+  )
   return captions[:keep], embeddings[:keep], issue
 
 
@@ -246,23 +295,30 @@ def load_stackgan(data_dir: str) -> common.DatasetSource:
   splits = [_read_split(data_dir, s) for s in common.SPLITS]
   if len({p.embeddings is None for p in splits}) > 1:
     raise common.LayoutError(
-        f"--data_dir={data_dir}: {EMBEDDINGS} exists for one split only")
+      f"--data_dir={data_dir}: {EMBEDDINGS} exists for one split only"
+    )
   dims = {p.embeddings.shape[-1] for p in splits if p.embeddings is not None}
   if len(dims) > 1:
     raise common.LayoutError(
-        f"--data_dir={data_dir}: train and test {EMBEDDINGS} differ in size "
-        f"({sorted(dims)})")
-  image_rule = _find_image_rule(data_dir, splits[0].filenames
-                                or splits[1].filenames)
+      f"--data_dir={data_dir}: train and test {EMBEDDINGS} differ in size "
+      f"({sorted(dims)})"
+    )
+  image_rule = _find_image_rule(
+    data_dir, splits[0].filenames or splits[1].filenames
+  )
   text_dir = _find_text_dir(data_dir)
   class_ids = sorted({c for p in splits for c in p.class_ids})
   labels = {c: i for i, c in enumerate(class_ids)}
   class_names = _class_names(splits, class_ids)
   boxes = cub.read_boxes_by_path(os.path.join(data_dir, cub.CUB_DIR))
   return common.DatasetSource(
-      name=NAME, data_dir=data_dir, class_names=tuple(class_names),
-      split_rule="StackGAN's train/ and test/ pickles",
-      num_images=sum(len(p.filenames) for p in splits),
-      make_items=lambda: _iter_items(splits, data_dir, image_rule, text_dir,
-                                     labels, class_names, boxes),
-      options={"embedding_dim": min(dims) if dims else None})
+    name=NAME,
+    data_dir=data_dir,
+    class_names=tuple(class_names),
+    split_rule="StackGAN's train/ and test/ pickles",
+    num_images=sum(len(p.filenames) for p in splits),
+    make_items=lambda: _iter_items(
+      splits, data_dir, image_rule, text_dir, labels, class_names, boxes
+    ),
+    options={"embedding_dim": min(dims) if dims else None},
+  )

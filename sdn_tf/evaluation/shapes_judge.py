@@ -22,7 +22,12 @@ assert it), so the numbers for generated images are the model's own.
 import collections
 import dataclasses
 import re
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Dict
+from typing import Iterable
+from typing import Mapping
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
 
 import numpy as np
 
@@ -46,6 +51,7 @@ LARGE_AREA_FRACTION = 0.088
 @dataclasses.dataclass(frozen=True)
 class Judgement:
   """What one image shows. Object attributes are None when none is seen."""
+
   background: str
   colour: Optional[str]
   position: Optional[str]
@@ -66,13 +72,17 @@ def _value_patterns(table: Mapping[str, Sequence[str]]):
 
 
 _NAMED_PATTERNS = {
-    "colour": _value_patterns({c: (c,) for c in shapes.COLOURS}),
-    "size": _value_patterns(shapes.SIZE_PHRASES),
-    "position": _value_patterns(shapes.POSITION_PHRASES),
-    "background": _value_patterns(
-        {bg: tuple(f"{w} {noun}" for w in words
-                   for noun in ("background", "backdrop"))
-         for bg, words in shapes.BACKGROUND_WORDS.items()}),
+  "colour": _value_patterns({c: (c,) for c in shapes.COLOURS}),
+  "size": _value_patterns(shapes.SIZE_PHRASES),
+  "position": _value_patterns(shapes.POSITION_PHRASES),
+  "background": _value_patterns(
+    {
+      bg: tuple(
+        f"{w} {noun}" for w in words for noun in ("background", "backdrop")
+      )
+      for bg, words in shapes.BACKGROUND_WORDS.items()
+    }
+  ),
 }
 
 
@@ -98,8 +108,9 @@ def _nearest(rgb: np.ndarray, table: Mapping[str, Sequence[int]]) -> str:
 
 
 def _border_pixels(image: np.ndarray) -> np.ndarray:
-  return np.concatenate([image[0], image[-1], image[1:-1, 0],
-                         image[1:-1, -1]]).astype(np.float32)
+  return np.concatenate(
+    [image[0], image[-1], image[1:-1, 0], image[1:-1, -1]]
+  ).astype(np.float32)
 
 
 def judge_image(image: np.ndarray) -> Judgement:
@@ -126,10 +137,19 @@ def judge_image(image: np.ndarray) -> Judgement:
   # The centre of the mask's box, as in SHAPES.md (a triangle's centroid
   # lies below it); percentiles keep stray pixels from stretching the box.
   rows, cols = np.nonzero(mask)
-  centre = np.array([np.percentile(cols, (2, 98)).mean() + 0.5,
-                     np.percentile(rows, (2, 98)).mean() + 0.5]) / size
-  position = min(shapes.POSITIONS, key=lambda p: np.sum(
-      (np.asarray(shapes.POSITIONS[p]) - centre) ** 2))
+  centre = (
+    np.array(
+      [
+        np.percentile(cols, (2, 98)).mean() + 0.5,
+        np.percentile(rows, (2, 98)).mean() + 0.5,
+      ]
+    )
+    / size
+  )
+  position = min(
+    shapes.POSITIONS,
+    key=lambda p: np.sum((np.asarray(shapes.POSITIONS[p]) - centre) ** 2),
+  )
   large = area >= LARGE_AREA_FRACTION * size * size
   return Judgement(background, colour, position, "large" if large else "small")
 
@@ -147,6 +167,7 @@ class Report:
     num_images: images judged.
     no_object: images in which no object was seen.
   """
+
   correct: Mapping[str, int]
   named: Mapping[str, int]
   all_right: int
@@ -162,12 +183,15 @@ class Report:
     return self.all_right / max(self.num_images, 1)
 
   def summary(self) -> str:
-    parts = [f"{a} {self.accuracy(a):.1%} (of {self.named[a]})"
-             for a in ATTRIBUTES]
-    return (", ".join(parts) + f"; all named attributes right "
-            f"{self.all_right_fraction:.1%}, named colour, position and size "
-            f"right {self.object_right / max(self.num_images, 1):.1%} of "
-            f"{self.num_images}; no object seen in {self.no_object}")
+    parts = [
+      f"{a} {self.accuracy(a):.1%} (of {self.named[a]})" for a in ATTRIBUTES
+    ]
+    return (
+      ", ".join(parts) + f"; all named attributes right "
+      f"{self.all_right_fraction:.1%}, named colour, position and size "
+      f"right {self.object_right / max(self.num_images, 1):.1%} of "
+      f"{self.num_images}; no object seen in {self.no_object}"
+    )
 
 
 def judge(captions: Sequence[str], images: Sequence[np.ndarray]) -> Report:
@@ -185,15 +209,22 @@ def judge(captions: Sequence[str], images: Sequence[np.ndarray]) -> Report:
       named[attribute] += 1
       correct[attribute] += ok
     all_right += all(right)
-    object_right += all(ok for (a, _), ok in zip(wanted.items(), right)
-                        if a in OBJECT_ATTRIBUTES)
-  return Report({a: correct[a] for a in ATTRIBUTES},
-                {a: named[a] for a in ATTRIBUTES}, all_right, object_right,
-                len(images), no_object)
+    object_right += all(
+      ok for (a, _), ok in zip(wanted.items(), right) if a in OBJECT_ATTRIBUTES
+    )
+  return Report(
+    {a: correct[a] for a in ATTRIBUTES},
+    {a: named[a] for a in ATTRIBUTES},
+    all_right,
+    object_right,
+    len(images),
+    no_object,
+  )
 
 
-def caption_sample(captions_per_image: Sequence[Sequence[str]],
-                   seed: int = 0) -> Tuple[str, ...]:
+def caption_sample(
+  captions_per_image: Sequence[Sequence[str]], seed: int = 0
+) -> Tuple[str, ...]:
   """One caption per image, chosen reproducibly."""
   rng = np.random.default_rng(seed)
   return tuple(c[int(rng.integers(len(c)))] for c in captions_per_image)

@@ -13,8 +13,9 @@ from sdn_tf.models import student as student_lib
 class TextToImage(keras.Model):
   """Caption (strings or a precomputed embedding) [+ noise] -> student outputs."""
 
-  def __init__(self, encoder: keras.layers.Layer,
-               student: student_lib.Student, **kwargs):
+  def __init__(
+    self, encoder: keras.layers.Layer, student: student_lib.Student, **kwargs
+  ):
     super().__init__(**kwargs)
     self.encoder = encoder
     self.student = student

@@ -23,7 +23,9 @@ images (`calibrate`) before training. The data between layers stays in unit
 scale; the constants are saved with the model.
 """
 
-from typing import Dict, Optional, Sequence
+from typing import Dict
+from typing import Optional
+from typing import Sequence
 
 import keras
 from keras import layers
@@ -34,7 +36,6 @@ from sdn_tf.models import UPSAMPLINGS
 from sdn_tf.models import vgg_spec
 
 
-
 class ConditionalNormalization(layers.Layer):
   """Batch or instance normalisation with an optional text-computed affine.
 
@@ -43,8 +44,14 @@ class ConditionalNormalization(layers.Layer):
   normalisation): the caption chooses how every feature map is modulated.
   """
 
-  def __init__(self, kind: str, conditional: bool, epsilon: float = 1e-5,
-               momentum: float = 0.9, **kwargs):
+  def __init__(
+    self,
+    kind: str,
+    conditional: bool,
+    epsilon: float = 1e-5,
+    momentum: float = 0.9,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     if kind not in ("batch", "instance"):
       raise ValueError(f"unknown normalisation {kind!r}")
@@ -61,20 +68,27 @@ class ConditionalNormalization(layers.Layer):
       # hundred steps (0.99**300 = 5%): short CPU runs drew badly at
       # inference. 0.9 forgets them within ~50 steps.
       self.norm = layers.BatchNormalization(
-          momentum=self.momentum, epsilon=self.epsilon,
-          center=not self.conditional, scale=not self.conditional,
-          name="bn")
+        momentum=self.momentum,
+        epsilon=self.epsilon,
+        center=not self.conditional,
+        scale=not self.conditional,
+        name="bn",
+      )
       self.norm.build(x_shape)
     elif not self.conditional:
-      self.gamma = self.add_weight(shape=(channels,), initializer="ones",
-                                   name="gamma")
-      self.beta = self.add_weight(shape=(channels,), initializer="zeros",
-                                  name="beta")
+      self.gamma = self.add_weight(
+        shape=(channels,), initializer="ones", name="gamma"
+      )
+      self.beta = self.add_weight(
+        shape=(channels,), initializer="zeros", name="beta"
+      )
     if self.conditional:
-      self.to_scale = layers.Dense(channels, kernel_initializer="zeros",
-                                   name="to_scale")
-      self.to_shift = layers.Dense(channels, kernel_initializer="zeros",
-                                   name="to_shift")
+      self.to_scale = layers.Dense(
+        channels, kernel_initializer="zeros", name="to_scale"
+      )
+      self.to_shift = layers.Dense(
+        channels, kernel_initializer="zeros", name="to_shift"
+      )
 
   def call(self, x, condition=None, training=False):
     if self.kind == "batch":
@@ -92,26 +106,40 @@ class ConditionalNormalization(layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(kind=self.kind, conditional=self.conditional,
-                  epsilon=self.epsilon, momentum=self.momentum)
+    config.update(
+      kind=self.kind,
+      conditional=self.conditional,
+      epsilon=self.epsilon,
+      momentum=self.momentum,
+    )
     return config
 
 
 class MirrorConv(layers.Layer):
   """3x3 conv, optional (conditional) normalisation, then ReLU (or linear)."""
 
-  def __init__(self, filters: int, normalization: str = "none",
-               conditional: bool = False, activation: bool = True, **kwargs):
+  def __init__(
+    self,
+    filters: int,
+    normalization: str = "none",
+    conditional: bool = False,
+    activation: bool = True,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.filters = filters
     self.normalization = normalization
     self.conditional = conditional
     self.activation = activation
     use_norm = normalization != "none"
-    self.conv = layers.Conv2D(filters, 3, padding="same", use_bias=not use_norm,
-                              name="conv")
-    self.norm = (ConditionalNormalization(normalization, conditional,
-                                          name="norm") if use_norm else None)
+    self.conv = layers.Conv2D(
+      filters, 3, padding="same", use_bias=not use_norm, name="conv"
+    )
+    self.norm = (
+      ConditionalNormalization(normalization, conditional, name="norm")
+      if use_norm
+      else None
+    )
 
   def call(self, x, condition=None, training=False):
     x = self.conv(x)
@@ -121,8 +149,12 @@ class MirrorConv(layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(filters=self.filters, normalization=self.normalization,
-                  conditional=self.conditional, activation=self.activation)
+    config.update(
+      filters=self.filters,
+      normalization=self.normalization,
+      conditional=self.conditional,
+      activation=self.activation,
+    )
     return config
 
 
@@ -133,19 +165,29 @@ class Student(keras.Model):
   space, identical to `"input"`) and one entry per mirror point name.
   """
 
-  def __init__(self, image_size: int = 64, embedding_dim: int = 1024,
-               noise_dim: int = 0, fc_units: int = 4096,
-               normalization: str = "none", conditional_norm: bool = False,
-               upsampling: str = "nearest", calibrated_outputs: bool = False,
-               **kwargs):
+  def __init__(
+    self,
+    image_size: int = 64,
+    embedding_dim: int = 1024,
+    noise_dim: int = 0,
+    fc_units: int = 4096,
+    normalization: str = "none",
+    conditional_norm: bool = False,
+    upsampling: str = "nearest",
+    calibrated_outputs: bool = False,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     vgg_spec.validate_image_size(image_size)
     if normalization not in NORMALIZATIONS:
-      raise ValueError(f"unknown normalisation {normalization!r}; "
-                       f"expected one of {NORMALIZATIONS}")
+      raise ValueError(
+        f"unknown normalisation {normalization!r}; "
+        f"expected one of {NORMALIZATIONS}"
+      )
     if upsampling not in UPSAMPLINGS:
-      raise ValueError(f"unknown up-sampling {upsampling!r}; "
-                       f"expected one of {UPSAMPLINGS}")
+      raise ValueError(
+        f"unknown up-sampling {upsampling!r}; expected one of {UPSAMPLINGS}"
+      )
     if conditional_norm and normalization == "none":
       raise ValueError("conditional normalisation needs a normalisation")
     self.image_size = image_size
@@ -157,29 +199,42 @@ class Student(keras.Model):
     self.upsampling = upsampling
     self.calibrated_outputs = calibrated_outputs
 
-    self.fc7_mirror = layers.Dense(fc_units, activation="relu",
-                                   name="fc7_mirror")
-    self.fc6_mirror = layers.Dense(fc_units, activation="relu",
-                                   name="fc6_mirror")
+    self.fc7_mirror = layers.Dense(
+      fc_units, activation="relu", name="fc7_mirror"
+    )
+    self.fc6_mirror = layers.Dense(
+      fc_units, activation="relu", name="fc6_mirror"
+    )
     top = vgg_spec.MIRROR_POINTS[-1]
     self._top_shape = top.shape(image_size)
     self.top_mirror = layers.Dense(
-        self._top_shape[0] * self._top_shape[1] * self._top_shape[2],
-        activation="relu", name=top.mirror_name)
+      self._top_shape[0] * self._top_shape[1] * self._top_shape[2],
+      activation="relu",
+      name=top.mirror_name,
+    )
     # Every other point, top-down; each layer's output has the point's shape.
     # Layers and weights are attributes, not list or dict items: Keras 3
     # leaves the latter out of tf.train.Checkpoint (keras-team/keras#18398).
     self._mirror_order = tuple(
-        p.mirror_name for p in reversed(vgg_spec.MIRROR_POINTS[:-1]))
+      p.mirror_name for p in reversed(vgg_spec.MIRROR_POINTS[:-1])
+    )
     for point in reversed(vgg_spec.MIRROR_POINTS[:-1]):
       setattr(self, point.mirror_name, self._mirror_layer(point))
     if calibrated_outputs:
       for p in vgg_spec.MIRROR_POINTS:
-        setattr(self, f"{p.name}_scale",
-                self.add_weight(shape=(p.channels,), initializer="ones",
-                                trainable=False, name=f"{p.name}_scale"))
-      self.image_shift = self.add_weight(shape=(3,), initializer="zeros",
-                                         trainable=False, name="image_shift")
+        setattr(
+          self,
+          f"{p.name}_scale",
+          self.add_weight(
+            shape=(p.channels,),
+            initializer="ones",
+            trainable=False,
+            name=f"{p.name}_scale",
+          ),
+        )
+      self.image_shift = self.add_weight(
+        shape=(3,), initializer="zeros", trainable=False, name="image_shift"
+      )
 
   @property
   def mirror_layers(self):
@@ -189,33 +244,38 @@ class Student(keras.Model):
   @property
   def output_scales(self):
     """{point name: per-channel output scale} (calibrated outputs only)."""
-    return {p.name: getattr(self, f"{p.name}_scale")
-            for p in vgg_spec.MIRROR_POINTS}
+    return {
+      p.name: getattr(self, f"{p.name}_scale") for p in vgg_spec.MIRROR_POINTS
+    }
 
   def _mirror_layer(self, point: vgg_spec.MirrorPoint) -> layers.Layer:
     """The layer producing `point`'s shape from the point above it."""
     above = vgg_spec.MIRROR_POINTS[vgg_spec.POINT_NAMES.index(point.name) + 1]
     if above.kind == "pool":
       # Undo the pool: same channels, twice the size.
-      return layers.UpSampling2D(2, interpolation=self.upsampling,
-                                 name=point.mirror_name)
+      return layers.UpSampling2D(
+        2, interpolation=self.upsampling, name=point.mirror_name
+      )
     # The image layer is a plain linear conv (as in the reference): a
     # normalised image layer would force every drawn image to the same
     # per-channel mean and contrast (instance norm) or tie it to the batch.
     is_image = point.kind == "input"
-    return MirrorConv(point.channels,
-                      "none" if is_image else self.normalization,
-                      self.conditional_norm and not is_image,
-                      activation=not is_image,
-                      name=point.mirror_name)
+    return MirrorConv(
+      point.channels,
+      "none" if is_image else self.normalization,
+      self.conditional_norm and not is_image,
+      activation=not is_image,
+      name=point.mirror_name,
+    )
 
   def call(self, embedding, noise=None, training=False) -> Dict:
     condition = embedding
     if self.noise_dim:
       if noise is None:
         raise ValueError(f"this student needs noise of size {self.noise_dim}")
-      condition = ops.concatenate([embedding, ops.cast(noise, embedding.dtype)],
-                                  axis=-1)
+      condition = ops.concatenate(
+        [embedding, ops.cast(noise, embedding.dtype)], axis=-1
+      )
     x = self.fc6_mirror(self.fc7_mirror(condition))
     x = ops.reshape(self.top_mirror(x), (-1,) + self._top_shape)
     top = vgg_spec.MIRROR_POINTS[-1].name
@@ -225,7 +285,7 @@ class Student(keras.Model):
         x = layer(x, condition, training=training)
       else:
         x = layer(x)
-      name = layer.name[:-len("_mirror")]
+      name = layer.name[: -len("_mirror")]
       outputs[name] = self._reported(name, x)
     outputs["image"] = outputs["input"]
     return outputs
@@ -267,17 +327,23 @@ class Student(keras.Model):
   def build_for(self, batch_size: Optional[int] = None) -> None:
     """Creates the variables (needed under a distribution strategy's scope)."""
     embedding = ops.zeros((batch_size or 1, self.embedding_dim))
-    noise = ops.zeros((batch_size or 1, self.noise_dim)) if self.noise_dim else None
+    noise = (
+      ops.zeros((batch_size or 1, self.noise_dim)) if self.noise_dim else None
+    )
     self(embedding, noise)
 
   def get_config(self):
     config = super().get_config()
-    config.update(image_size=self.image_size, embedding_dim=self.embedding_dim,
-                  noise_dim=self.noise_dim, fc_units=self.fc_units,
-                  normalization=self.normalization,
-                  conditional_norm=self.conditional_norm,
-                  upsampling=self.upsampling,
-                  calibrated_outputs=self.calibrated_outputs)
+    config.update(
+      image_size=self.image_size,
+      embedding_dim=self.embedding_dim,
+      noise_dim=self.noise_dim,
+      fc_units=self.fc_units,
+      normalization=self.normalization,
+      conditional_norm=self.conditional_norm,
+      upsampling=self.upsampling,
+      calibrated_outputs=self.calibrated_outputs,
+    )
     return config
 
 

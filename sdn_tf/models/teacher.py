@@ -33,8 +33,9 @@ def to_teacher_space(images: tf.Tensor, input_scaling: str) -> tf.Tensor:
     return images[..., ::-1] - _CAFFE_MEAN_BGR
   if input_scaling == "raw":
     return images
-  raise ValueError(f"unknown input scaling {input_scaling!r}; "
-                   f"expected one of {INPUT_SCALINGS}")
+  raise ValueError(
+    f"unknown input scaling {input_scaling!r}; expected one of {INPUT_SCALINGS}"
+  )
 
 
 def from_teacher_space(images: tf.Tensor, input_scaling: str) -> tf.Tensor:
@@ -44,8 +45,9 @@ def from_teacher_space(images: tf.Tensor, input_scaling: str) -> tf.Tensor:
     return (images + _CAFFE_MEAN_BGR)[..., ::-1]
   if input_scaling == "raw":
     return images
-  raise ValueError(f"unknown input scaling {input_scaling!r}; "
-                   f"expected one of {INPUT_SCALINGS}")
+  raise ValueError(
+    f"unknown input scaling {input_scaling!r}; expected one of {INPUT_SCALINGS}"
+  )
 
 
 def to_uint8_rgb(images: tf.Tensor, input_scaling: str) -> tf.Tensor:
@@ -63,8 +65,8 @@ def build_vgg19(image_size: int, weights=None) -> keras.Model:
   """
   vgg_spec.validate_image_size(image_size)
   return keras.applications.VGG19(
-      include_top=False, weights=weights,
-      input_shape=(image_size, image_size, 3))
+    include_top=False, weights=weights, input_shape=(image_size, image_size, 3)
+  )
 
 
 def tap_mirror_points(vgg: keras.Model, pooling: str = "avg") -> keras.Model:
@@ -88,8 +90,9 @@ def tap_mirror_points(vgg: keras.Model, pooling: str = "avg") -> keras.Model:
   return keras.Model(image, outputs, name="teacher")
 
 
-def build_teacher(image_size: int, weights=None,
-                  pooling: str = "avg") -> keras.Model:
+def build_teacher(
+  image_size: int, weights=None, pooling: str = "avg"
+) -> keras.Model:
   """The frozen teacher: image in teacher space -> {point name: activation}.
 
   Call it with `training=False`; none of its variables is trainable.
@@ -99,6 +102,8 @@ def build_teacher(image_size: int, weights=None,
   return teacher
 
 
-def activations(teacher: keras.Model, images: tf.Tensor) -> Dict[str, tf.Tensor]:
+def activations(
+  teacher: keras.Model, images: tf.Tensor
+) -> Dict[str, tf.Tensor]:
   """Teacher activations of `images` (in teacher space), never trained."""
   return teacher(images, training=False)

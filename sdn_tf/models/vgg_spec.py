@@ -28,6 +28,7 @@ class MirrorPoint:
     stride: input size / the output's spatial size.
     block: VGG block index from 1 (0 for the input).
   """
+
   name: str
   kind: str
   channels: int
@@ -48,14 +49,16 @@ def _mirror_points() -> Tuple[MirrorPoint, ...]:
   points = [MirrorPoint("input", "input", 3, 1, 0)]
   stride = 1
   for block, (repeats, filters) in enumerate(
-      zip(STACK_REPEATS, STACK_FILTERS), start=1):
+    zip(STACK_REPEATS, STACK_FILTERS), start=1
+  ):
     for conv in range(1, repeats + 1):
       points.append(
-          MirrorPoint(f"block{block}_conv{conv}", "conv", filters, stride,
-                      block))
+        MirrorPoint(f"block{block}_conv{conv}", "conv", filters, stride, block)
+      )
     stride *= 2
-    points.append(MirrorPoint(f"block{block}_pool", "pool", filters, stride,
-                              block))
+    points.append(
+      MirrorPoint(f"block{block}_pool", "pool", filters, stride, block)
+    )
   return tuple(points)
 
 
@@ -69,8 +72,9 @@ def validate_image_size(image_size: int) -> None:
   """Raises ValueError unless VGG19's five pools divide `image_size`."""
   if image_size < TOTAL_STRIDE or image_size % TOTAL_STRIDE:
     raise ValueError(
-        f"image size must be a positive multiple of {TOTAL_STRIDE} "
-        f"(VGG19 has five 2x2 pools), got {image_size}")
+      f"image size must be a positive multiple of {TOTAL_STRIDE} "
+      f"(VGG19 has five 2x2 pools), got {image_size}"
+    )
 
 
 def parse_points(spec: str) -> Tuple[str, ...]:
@@ -95,6 +99,7 @@ def parse_points(spec: str) -> Tuple[str, ...]:
       chosen.update(block_points)
     else:
       raise ValueError(
-          f"unknown mirror point {item!r}; expected 'all', blockN or one of "
-          f"{', '.join(POINT_NAMES)}")
+        f"unknown mirror point {item!r}; expected 'all', blockN or one of "
+        f"{', '.join(POINT_NAMES)}"
+      )
   return tuple(n for n in POINT_NAMES if n in chosen)

@@ -27,14 +27,14 @@ from absl import logging
 import keras
 import tensorflow as tf
 
-from sdn_tf.config import Config
-from sdn_tf.models import generator as generator_lib
-from sdn_tf.training import builders
-from sdn_tf.training import workdir as workdir_lib
-from sdn_tf.models import teacher as teacher_lib
-
 # Keeps the serving graph's lookups of this module's ops (tf-text) linked.
 import tensorflow_text  # noqa: F401  # registers its ops for the graph
+
+from sdn_tf.config import Config
+from sdn_tf.models import generator as generator_lib
+from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import builders
+from sdn_tf.training import workdir as workdir_lib
 
 
 class GeneratorServing(tf.Module):
@@ -48,20 +48,27 @@ class GeneratorServing(tf.Module):
     if generator.input_key == "caption":
       input_spec = tf.TensorSpec([None], tf.string, name="text")
     else:
-      input_spec = tf.TensorSpec([None, generator.encoder.output_dim],
-                                 tf.float32, name="embedding")
+      input_spec = tf.TensorSpec(
+        [None, generator.encoder.output_dim], tf.float32, name="embedding"
+      )
     seed_spec = tf.TensorSpec([None], tf.int64, name="seed")
-    self.serving_default = tf.function(self._serve, input_signature=[input_spec])
-    self.generate = tf.function(self._generate,
-                                input_signature=[input_spec, seed_spec])
+    self.serving_default = tf.function(
+      self._serve, input_signature=[input_spec]
+    )
+    self.generate = tf.function(
+      self._generate, input_signature=[input_spec, seed_spec]
+    )
 
   def _noise(self, seeds: tf.Tensor) -> Optional[tf.Tensor]:
     if not self._noise_dim:
       return None
     return tf.map_fn(
-        lambda s: tf.random.stateless_normal(
-            [self._noise_dim], seed=tf.stack([s, tf.constant(0, tf.int64)])),
-        seeds, fn_output_signature=tf.float32)
+      lambda s: tf.random.stateless_normal(
+        [self._noise_dim], seed=tf.stack([s, tf.constant(0, tf.int64)])
+      ),
+      seeds,
+      fn_output_signature=tf.float32,
+    )
 
   def _draw(self, inputs, seeds):
     outputs = self.generator(inputs, self._noise(seeds), training=False)
@@ -76,14 +83,16 @@ class GeneratorServing(tf.Module):
     return self._draw(inputs, seed)
 
 
-def float32_copy(generator: generator_lib.TextToImage, config: Config,
-                 data_dir: str) -> generator_lib.TextToImage:
+def float32_copy(
+  generator: generator_lib.TextToImage, config: Config, data_dir: str
+) -> generator_lib.TextToImage:
   """The same generator with float32 variables and computation."""
   previous = keras.mixed_precision.global_policy()
   keras.mixed_precision.set_global_policy("float32")
   try:
-    copy = builders.make_generator(config, data_dir,
-                                   generator.student.embedding_dim)
+    copy = builders.make_generator(
+      config, data_dir, generator.student.embedding_dim
+    )
     copy.build_for(1)
   finally:
     keras.mixed_precision.set_global_policy(previous)
@@ -96,8 +105,12 @@ def next_version(export_root: str) -> int:
   return max(workdir_lib.export_versions(export_root), default=0) + 1
 
 
-def export_generator(generator: generator_lib.TextToImage, config: Config,
-                     data_dir: str, export_root: str) -> str:
+def export_generator(
+  generator: generator_lib.TextToImage,
+  config: Config,
+  data_dir: str,
+  export_root: str,
+) -> str:
   """Writes a new SavedModel version under `export_root`; returns its path."""
   module = GeneratorServing(float32_copy(generator, config, data_dir), config)
   os.makedirs(export_root, exist_ok=True)
@@ -105,10 +118,14 @@ def export_generator(generator: generator_lib.TextToImage, config: Config,
   final = os.path.join(export_root, str(version))
   partial = os.path.join(export_root, f".partial-{version}")
   shutil.rmtree(partial, ignore_errors=True)
-  tf.saved_model.save(module, partial, signatures={
+  tf.saved_model.save(
+    module,
+    partial,
+    signatures={
       "serving_default": module.serving_default,
       "generate": module.generate,
-  })
+    },
+  )
   os.rename(partial, final)
   logging.info("SavedModel version %d written to %s", version, final)
   return final

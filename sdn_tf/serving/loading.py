@@ -23,6 +23,7 @@ def resolve_model_dir(model_dir: str) -> str:
     UsageError: naming --model_dir, when there is no SavedModel there.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   if not model_dir:
     raise UsageError("required", flag="model_dir")
   if not os.path.isdir(model_dir):
@@ -31,8 +32,10 @@ def resolve_model_dir(model_dir: str) -> str:
     return model_dir
   latest = workdir_lib.latest_export(model_dir)
   if latest is None:
-    raise UsageError(f"no SavedModel in {model_dir} nor in a numbered "
-                     f"version dir under it", flag="model_dir")
+    raise UsageError(
+      f"no SavedModel in {model_dir} nor in a numbered version dir under it",
+      flag="model_dir",
+    )
   return latest
 
 
@@ -46,36 +49,43 @@ def load_generate_signature(model_dir: str):
   """The `generate` signature of the SavedModel in `model_dir`."""
   # tf-text registers the tokenizer's ops, which the SavedModel's graph uses.
   # pylint: disable=g-import-not-at-top,unused-import
-  import tensorflow_text  # noqa: F401  # registers its ops for the graph
   import tensorflow as tf
+  import tensorflow_text  # noqa: F401  # registers its ops for the graph
+
   # pylint: enable=g-import-not-at-top,unused-import
   model = tf.saved_model.load(model_dir)
   signature = model.signatures["generate"]
   inputs = signature.structured_input_signature[1]
   if "text" not in inputs:
-    raise UsageError(f"the model in {model_dir} takes "
-                     f"{', '.join(sorted(inputs))}, not caption text "
-                     f"(trained with --text_encoder=precomputed?)",
-                     flag="model_dir")
+    raise UsageError(
+      f"the model in {model_dir} takes "
+      f"{', '.join(sorted(inputs))}, not caption text "
+      f"(trained with --text_encoder=precomputed?)",
+      flag="model_dir",
+    )
   # Keep the model alive as long as its signature.
   signature.saved_model = model
   return signature
 
 
-def draw(signature, captions: Sequence[str], num_samples: int,
-         seed: int) -> np.ndarray:
+def draw(
+  signature, captions: Sequence[str], num_samples: int, seed: int
+) -> np.ndarray:
   """uint8 images [len(captions), num_samples, R, R, 3] from `signature`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   # Row-major: the num_samples seeds of one caption sit next to each other.
   texts = [to_bytes(c) for c in captions for _ in range(num_samples)]
   seeds = [seed + j for _ in captions for j in range(num_samples)]
-  outputs = signature(text=tf.constant(texts, tf.string),
-                      seed=tf.constant(seeds, tf.int64))
+  outputs = signature(
+    text=tf.constant(texts, tf.string), seed=tf.constant(seeds, tf.int64)
+  )
   images = outputs["image"].numpy()
   return images.reshape((len(captions), num_samples) + images.shape[1:])
 
 
-def generate(model_dir: str, captions: Sequence[str], num_samples: int,
-             seed: int) -> np.ndarray:
+def generate(
+  model_dir: str, captions: Sequence[str], num_samples: int, seed: int
+) -> np.ndarray:
   """uint8 images [len(captions), num_samples, R, R, 3] from `generate`."""
   return draw(load_generate_signature(model_dir), captions, num_samples, seed)

@@ -25,7 +25,6 @@ import tensorflow as tf
 from sdn_tf.text import tokenizer as tokenizer_lib
 
 
-
 class CnnRnnEncoder(keras.layers.Layer):
   """Raw strings -> [batch, output_dim]: tokens, conv, BiGRU, mean, projection.
 
@@ -39,23 +38,32 @@ class CnnRnnEncoder(keras.layers.Layer):
 
   input_key = "caption"
 
-  def __init__(self, tokenizer: tokenizer_lib.CaptionTokenizer,
-               output_dim: int = 1024, token_dim: int = 128,
-               conv_filters: int = 256, rnn_units: int = 256, **kwargs):
+  def __init__(
+    self,
+    tokenizer: tokenizer_lib.CaptionTokenizer,
+    output_dim: int = 1024,
+    token_dim: int = 128,
+    conv_filters: int = 256,
+    rnn_units: int = 256,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.tokenizer = tokenizer
     self.output_dim = output_dim
     self.pool = 3 if tokenizer.mode == "char" else 1
-    self.token_embedding = layers.Embedding(tokenizer.num_ids, token_dim,
-                                            name="token_embedding")
+    self.token_embedding = layers.Embedding(
+      tokenizer.num_ids, token_dim, name="token_embedding"
+    )
     # Attributes, not a list: Keras 3 leaves list items out of checkpoints.
-    self.conv1 = layers.Conv1D(conv_filters, 3, padding="same",
-                               activation="relu", name="conv1")
-    self.conv2 = layers.Conv1D(conv_filters, 3, padding="same",
-                               activation="relu", name="conv2")
-    self.rnn = layers.Bidirectional(layers.GRU(rnn_units,
-                                               return_sequences=True),
-                                    name="birnn")
+    self.conv1 = layers.Conv1D(
+      conv_filters, 3, padding="same", activation="relu", name="conv1"
+    )
+    self.conv2 = layers.Conv1D(
+      conv_filters, 3, padding="same", activation="relu", name="conv2"
+    )
+    self.rnn = layers.Bidirectional(
+      layers.GRU(rnn_units, return_sequences=True), name="birnn"
+    )
     self.projection = layers.Dense(output_dim, name="projection")
 
   def call(self, texts, training=False):
@@ -88,8 +96,10 @@ class CnnRnnEncoder(keras.layers.Layer):
     The transform is folded into the projection's kernel and bias, so the
     encoder's structure (and every export of it) stays the same.
     """
-    kernel, bias = (keras.ops.convert_to_numpy(w)
-                    for w in (self.projection.kernel, self.projection.bias))
+    kernel, bias = (
+      keras.ops.convert_to_numpy(w)
+      for w in (self.projection.kernel, self.projection.bias)
+    )
     self.projection.kernel.assign(kernel @ matrix)
     self.projection.bias.assign((bias - mean) @ matrix)
 
@@ -114,8 +124,10 @@ class PrecomputedEncoder(keras.layers.Layer):
   def prepare(self, embeddings):
     embeddings = tf.convert_to_tensor(embeddings)
     tf.debugging.assert_equal(
-        tf.shape(embeddings)[-1], self.output_dim,
-        message="precomputed embedding size differs from --embedding_dim")
+      tf.shape(embeddings)[-1],
+      self.output_dim,
+      message="precomputed embedding size differs from --embedding_dim",
+    )
     return embeddings
 
   def encode(self, embeddings, training=False):
@@ -136,12 +148,15 @@ class HubEncoder(keras.layers.Layer):
     kwargs.setdefault("trainable", False)
     super().__init__(**kwargs)
     import tensorflow_hub as hub  # only this encoder needs it
+
     self.handle = handle
     self.module = hub.load(handle)
     probe = self.module(tf.constant(["a"]))
     if probe.shape.rank != 2:
-      raise ValueError(f"--hub_handle={handle}: expected a text embedding "
-                       f"module returning [batch, dim], got {probe.shape}")
+      raise ValueError(
+        f"--hub_handle={handle}: expected a text embedding "
+        f"module returning [batch, dim], got {probe.shape}"
+      )
     self.output_dim = int(probe.shape[-1])
 
   def call(self, texts, training=False):

@@ -34,7 +34,9 @@ where V = len(vocabulary). Hence `sequence_lengths(ids)` and
 `padding_mask(ids)` recover lengths and masks from the ids alone.
 """
 
-from typing import List, Sequence, Union
+from typing import List
+from typing import Sequence
+from typing import Union
 
 import keras
 import tensorflow as tf
@@ -66,20 +68,23 @@ class CaptionTokenizer(keras.layers.Layer):
     **kwargs: passed to `keras.layers.Layer`.
   """
 
-  def __init__(self,
-               vocabulary: Union[str, Sequence[str]],
-               mode: str = "word",
-               max_length: int = 32,
-               num_oov_buckets: int = 1,
-               max_input_bytes: int = vocab_lib.MAX_INPUT_BYTES,
-               **kwargs):
+  def __init__(
+    self,
+    vocabulary: Union[str, Sequence[str]],
+    mode: str = "word",
+    max_length: int = 32,
+    num_oov_buckets: int = 1,
+    max_input_bytes: int = vocab_lib.MAX_INPUT_BYTES,
+    **kwargs,
+  ):
     kwargs.setdefault("trainable", False)
     super().__init__(**kwargs)
     _check_args(mode, max_length, num_oov_buckets, max_input_bytes)
     # Kept as given (a path or a tuple) for get_config; a tuple is not
     # wrapped into a tracked list by Keras.
-    self._vocabulary_arg = (vocabulary if isinstance(vocabulary, str)
-                            else tuple(vocabulary))
+    self._vocabulary_arg = (
+      vocabulary if isinstance(vocabulary, str) else tuple(vocabulary)
+    )
     self._tokens = _load_tokens(vocabulary, mode)
     self.mode = mode
     self.max_length = max_length
@@ -104,8 +109,12 @@ class CaptionTokenizer(keras.layers.Layer):
     """Steps 1-4: the normalised string of each raw input."""
     texts = tf.strings.substr(texts, 0, self.max_input_bytes, unit="BYTE")
     texts = tf.strings.unicode_transcode(
-        texts, input_encoding="UTF-8", output_encoding="UTF-8",
-        errors="replace", replacement_char=0xFFFD)
+      texts,
+      input_encoding="UTF-8",
+      output_encoding="UTF-8",
+      errors="replace",
+      replacement_char=0xFFFD,
+    )
     texts = tf_text.case_fold_utf8(tf_text.normalize_utf8(texts, "NFKC"))
     texts = tf.strings.regex_replace(texts, _FORMAT_CHARS, "")
     texts = tf.strings.regex_replace(texts, _SPACE_CHARS, " ")
@@ -132,28 +141,31 @@ class CaptionTokenizer(keras.layers.Layer):
     inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
     tokens = self.split(tf.reshape(inputs, [-1]))
     ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
-    ids = ids[:, :self.max_length].to_tensor(
-        default_value=vocab_lib.PAD_ID, shape=[None, self.max_length])
+    ids = ids[:, : self.max_length].to_tensor(
+      default_value=vocab_lib.PAD_ID, shape=[None, self.max_length]
+    )
     return tf.cast(ids, tf.int32)
 
   def compute_output_shape(self, input_shape):
     return (input_shape[0], self.max_length)
 
   def compute_output_spec(self, inputs):
-    return keras.KerasTensor((inputs.shape[0], self.max_length),
-                             dtype="int32")
+    return keras.KerasTensor((inputs.shape[0], self.max_length), dtype="int32")
 
   def get_config(self):
     config = super().get_config()
     vocabulary = self._vocabulary_arg
-    config.update({
-        "vocabulary": (vocabulary if isinstance(vocabulary, str)
-                       else list(vocabulary)),
+    config.update(
+      {
+        "vocabulary": (
+          vocabulary if isinstance(vocabulary, str) else list(vocabulary)
+        ),
         "mode": self.mode,
         "max_length": self.max_length,
         "num_oov_buckets": self.num_oov_buckets,
         "max_input_bytes": self.max_input_bytes,
-    })
+      }
+    )
     return config
 
 
@@ -167,8 +179,9 @@ def padding_mask(ids: tf.Tensor) -> tf.Tensor:
   return tf.not_equal(ids, vocab_lib.PAD_ID)
 
 
-def _check_args(mode: str, max_length: int, num_oov_buckets: int,
-                max_input_bytes: int) -> None:
+def _check_args(
+  mode: str, max_length: int, num_oov_buckets: int, max_input_bytes: int
+) -> None:
   if mode not in vocab_lib.MODES:
     raise ValueError(f"mode must be one of {vocab_lib.MODES}, got {mode!r}")
   if max_length < 1:
@@ -181,8 +194,7 @@ def _check_args(mode: str, max_length: int, num_oov_buckets: int,
     raise ValueError(f"max_input_bytes must be >= 1, got {max_input_bytes}")
 
 
-def _load_tokens(vocabulary: Union[str, Sequence[str]],
-                 mode: str) -> List[str]:
+def _load_tokens(vocabulary: Union[str, Sequence[str]], mode: str) -> List[str]:
   """Reads a vocabulary file or checks an in-memory token list.
 
   In char mode a word vocabulary (the one a prepared data dir ships) is
@@ -198,11 +210,12 @@ def _load_tokens(vocabulary: Union[str, Sequence[str]],
   return tokens
 
 
-def _make_table(tokens: Sequence[str],
-                num_oov_buckets: int) -> tf.lookup.StaticVocabularyTable:
+def _make_table(
+  tokens: Sequence[str], num_oov_buckets: int
+) -> tf.lookup.StaticVocabularyTable:
   """Token -> id table; "<pad>" is a key too, so that OOV ids start at V."""
   initializer = tf.lookup.KeyValueTensorInitializer(
-      keys=tf.constant(list(tokens), dtype=tf.string),
-      values=tf.range(len(tokens), dtype=tf.int64))
+    keys=tf.constant(list(tokens), dtype=tf.string),
+    values=tf.range(len(tokens), dtype=tf.int64),
+  )
   return tf.lookup.StaticVocabularyTable(initializer, num_oov_buckets)
-

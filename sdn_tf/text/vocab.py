@@ -17,8 +17,11 @@ NFKC_Casefold, Python `str.casefold`, which differ on rare characters).
 
 import collections
 import os
+from typing import Iterable
+from typing import List
+from typing import Optional
+from typing import Sequence
 import unicodedata
-from typing import Iterable, List, Optional, Sequence
 
 from sdn_tf.text import TOKENIZER_MODES
 
@@ -36,12 +39,23 @@ MODES = TOKENIZER_MODES
 # Unicode's Default_Ignorable_Code_Point ranges: ICU's NFKC_Casefold (used in
 # the graph) deletes them, Python's casefold does not, so we delete them here.
 _DEFAULT_IGNORABLE = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C),
-    (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
-    (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F),
-    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
-    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+  (0x00AD, 0x00AD),
+  (0x034F, 0x034F),
+  (0x061C, 0x061C),
+  (0x115F, 0x1160),
+  (0x17B4, 0x17B5),
+  (0x180B, 0x180F),
+  (0x200B, 0x200F),
+  (0x202A, 0x202E),
+  (0x2060, 0x206F),
+  (0x3164, 0x3164),
+  (0xFE00, 0xFE0F),
+  (0xFEFF, 0xFEFF),
+  (0xFFA0, 0xFFA0),
+  (0xFFF0, 0xFFF8),
+  (0x1BCA0, 0x1BCA3),
+  (0x1D173, 0x1D17A),
+  (0xE0000, 0xE0FFF),
 )
 
 
@@ -55,8 +69,9 @@ def _is_word_char(char: str) -> bool:
   return unicodedata.category(char)[0] in "LMN"
 
 
-def normalize_for_vocab(text: str,
-                        max_input_bytes: int = MAX_INPUT_BYTES) -> str:
+def normalize_for_vocab(
+  text: str, max_input_bytes: int = MAX_INPUT_BYTES
+) -> str:
   """Normalises a caption exactly as the in-graph tokenizer does.
 
   Steps: cut to `max_input_bytes` UTF-8 bytes (a cut character becomes
@@ -92,8 +107,7 @@ def _collapse_spaces(text: str) -> str:
 
 def _separate_punctuation(text: str) -> str:
   """Surrounds every non-word, non-space character with spaces."""
-  return "".join(
-      c if c == " " or _is_word_char(c) else f" {c} " for c in text)
+  return "".join(c if c == " " or _is_word_char(c) else f" {c} " for c in text)
 
 
 def tokenize_for_vocab(text: str, mode: str = "word") -> List[str]:
@@ -120,10 +134,12 @@ def _check_mode(mode: str) -> None:
     raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
-def build_vocabulary(captions: Iterable[str],
-                     min_count: int = 1,
-                     max_size: Optional[int] = None,
-                     mode: str = "word") -> List[str]:
+def build_vocabulary(
+  captions: Iterable[str],
+  min_count: int = 1,
+  max_size: Optional[int] = None,
+  mode: str = "word",
+) -> List[str]:
   """Builds a deterministic vocabulary from captions.
 
   Args:
@@ -141,15 +157,19 @@ def build_vocabulary(captions: Iterable[str],
   if min_count < 1:
     raise ValueError(f"min_count must be >= 1, got {min_count}")
   if max_size is not None and max_size < len(RESERVED_TOKENS):
-    raise ValueError(f"max_size must be >= {len(RESERVED_TOKENS)} (the "
-                     f"reserved tokens), got {max_size}")
+    raise ValueError(
+      f"max_size must be >= {len(RESERVED_TOKENS)} (the "
+      f"reserved tokens), got {max_size}"
+    )
   counts = collections.Counter()
   for caption in captions:
     counts.update(tokenize_for_vocab(caption, mode))
   for token in RESERVED_TOKENS:
     counts.pop(token, None)
-  ranked = sorted((t for t, n in counts.items() if n >= min_count),
-                  key=lambda t: (-counts[t], t))
+  ranked = sorted(
+    (t for t, n in counts.items() if n >= min_count),
+    key=lambda t: (-counts[t], t),
+  )
   tokens = list(RESERVED_TOKENS) + ranked
   return tokens if max_size is None else tokens[:max_size]
 
@@ -169,23 +189,25 @@ def char_vocabulary(word_tokens: Sequence[str]) -> List[str]:
   """
   check_vocabulary(word_tokens)
   chars = dict.fromkeys([" "])
-  for token in word_tokens[len(RESERVED_TOKENS):]:
+  for token in word_tokens[len(RESERVED_TOKENS) :]:
     chars.update(dict.fromkeys(token))
   return list(RESERVED_TOKENS) + list(chars)
 
 
 def is_char_vocabulary(tokens: Sequence[str]) -> bool:
   """True when every non-reserved token is a single character."""
-  return all(len(t) == 1 for t in tokens[len(RESERVED_TOKENS):])
+  return all(len(t) == 1 for t in tokens[len(RESERVED_TOKENS) :])
 
 
 def check_vocabulary(tokens: Sequence[str], source: str = "vocabulary"):
   """Raises ValueError unless `tokens` follow the id convention above."""
   if not tokens:
     raise ValueError(f"{source} is empty")
-  if tuple(tokens[:len(RESERVED_TOKENS)]) != RESERVED_TOKENS:
-    raise ValueError(f"{source} must start with {RESERVED_TOKENS}, got "
-                     f"{list(tokens[:len(RESERVED_TOKENS)])}")
+  if tuple(tokens[: len(RESERVED_TOKENS)]) != RESERVED_TOKENS:
+    raise ValueError(
+      f"{source} must start with {RESERVED_TOKENS}, got "
+      f"{list(tokens[: len(RESERVED_TOKENS)])}"
+    )
   for token in tokens:
     if not token or "\n" in token or "\r" in token:
       raise ValueError(f"{source} holds an invalid token {token!r}")

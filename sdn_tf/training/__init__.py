@@ -4,6 +4,11 @@
 # free of TensorFlow, so that `sdn_tf.config` (and so `--help`) can import
 # them without loading TensorFlow.
 DISTANCES = ("l1", "l2")  # losses.py
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
-              "tpu")  # distribute.py
+STRATEGIES = (
+  "default",
+  "one_device",
+  "mirrored",
+  "multi_worker_mirrored",
+  "tpu",
+)  # distribute.py
 LR_SCHEDULES = ("constant", "cosine")  # loop.py

@@ -28,26 +28,33 @@ def make_encoder(config: Config, data_dir: str) -> keras.layers.Layer:
   if config.text_encoder == "hub":
     return encoders.HubEncoder(config.hub_handle, name="encoder")
   max_length = config.max_caption_length * (
-      _CHARS_PER_WORD if config.tokenizer_mode == "char" else 1)
+    _CHARS_PER_WORD if config.tokenizer_mode == "char" else 1
+  )
   tokenizer = tokenizer_lib.CaptionTokenizer(
-      os.path.join(data_dir, schema.VOCAB_FILE),
-      mode=config.tokenizer_mode, max_length=max_length,
-      num_oov_buckets=1, name="tokenizer")
-  return encoders.CnnRnnEncoder(tokenizer, config.embedding_dim,
-                                name="encoder")
+    os.path.join(data_dir, schema.VOCAB_FILE),
+    mode=config.tokenizer_mode,
+    max_length=max_length,
+    num_oov_buckets=1,
+    name="tokenizer",
+  )
+  return encoders.CnnRnnEncoder(tokenizer, config.embedding_dim, name="encoder")
 
 
-def make_generator(config: Config, data_dir: str,
-                   embedding_dim: Optional[int] = None) -> generator_lib.TextToImage:
+def make_generator(
+  config: Config, data_dir: str, embedding_dim: Optional[int] = None
+) -> generator_lib.TextToImage:
   """Encoder + student as `config` describes (variables not yet built)."""
   encoder = make_encoder(config, data_dir)
   student = student_lib.Student(
-      image_size=config.image_size,
-      embedding_dim=embedding_dim or getattr(encoder, "output_dim",
-                                             config.embedding_dim),
-      noise_dim=config.noise_dim, fc_units=config.fc_units,
-      normalization=config.normalization,
-      conditional_norm=config.conditional_norm,
-      upsampling=config.upsampling,
-      calibrated_outputs=config.calibrated_outputs, name="student")
+    image_size=config.image_size,
+    embedding_dim=embedding_dim
+    or getattr(encoder, "output_dim", config.embedding_dim),
+    noise_dim=config.noise_dim,
+    fc_units=config.fc_units,
+    normalization=config.normalization,
+    conditional_norm=config.conditional_norm,
+    upsampling=config.upsampling,
+    calibrated_outputs=config.calibrated_outputs,
+    name="student",
+  )
   return generator_lib.TextToImage(encoder, student, name="generator")

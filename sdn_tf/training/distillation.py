@@ -9,22 +9,28 @@ gradients, all inside `strategy.run`, with `strategy.reduce` for the logs.
 The trainer owns the loop, checkpoints and summaries.
 """
 
-from typing import Dict, Mapping, Optional
+from typing import Dict
+from typing import Mapping
+from typing import Optional
 
 import keras
 import tensorflow as tf
 
-from sdn_tf.training import losses
 from sdn_tf.config import Config
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import losses
 
 
 class DistillationTask:
   """Stage-I and Stage-II losses of a generator against a frozen teacher."""
 
-  def __init__(self, config: Config, teacher: keras.Model,
-               generator: keras.Model,
-               scales: Optional[losses.RunningScale] = None):
+  def __init__(
+    self,
+    config: Config,
+    teacher: keras.Model,
+    generator: keras.Model,
+    scales: Optional[losses.RunningScale] = None,
+  ):
     self.config = config
     self.teacher = teacher
     self.generator = generator
@@ -32,7 +38,8 @@ class DistillationTask:
     self.stage1_weights = config.weights_for(config.stage1_point_names)
     self.stage2_weights = config.weights_for(config.stage2_point_names)
     self.distances = config.distances_for(
-        set(config.stage1_point_names) | set(config.stage2_point_names))
+      set(config.stage1_point_names) | set(config.stage2_point_names)
+    )
     self.num_samples = config.num_diverse_samples
 
   def prepare_inputs(self, batch: Mapping[str, tf.Tensor]):
@@ -46,8 +53,9 @@ class DistillationTask:
       noise = tf.random.normal([tf.shape(prepared)[0], self.config.noise_dim])
     return prepared, noise
 
-  def stage_loss(self, images: tf.Tensor, prepared, noise, stage: int,
-                 global_batch_size: int):
+  def stage_loss(
+    self, images: tf.Tensor, prepared, noise, stage: int, global_batch_size: int
+  ):
     """Per-replica loss for `stage` (1 or 2).
 
     Args:
@@ -62,8 +70,9 @@ class DistillationTask:
     """
     k = self.num_samples
     real = self.teacher(
-        teacher_lib.to_teacher_space(images, self.config.input_scaling),
-        training=False)
+      teacher_lib.to_teacher_space(images, self.config.input_scaling),
+      training=False,
+    )
     scales = self.scales.blend(real) if self.scales is not None else None
     if k > 1:
       real = {name: tf.repeat(value, k, axis=0) for name, value in real.items()}
@@ -73,7 +82,8 @@ class DistillationTask:
     per_sample = 0.0
     if stage == 1 or self.config.stage2_stage1_weight > 0:
       stage1, terms = losses.multi_level_loss(
-          generated, real, self.stage1_weights, self.distances, scales)
+        generated, real, self.stage1_weights, self.distances, scales
+      )
       weight = 1.0 if stage == 1 else self.config.stage2_stage1_weight
       per_sample += weight * stage1
       logs.update({f"stage1/{n}": tf.reduce_mean(t) for n, t in terms.items()})
@@ -81,21 +91,29 @@ class DistillationTask:
     if stage == 2:
       on_generated = self.teacher(generated["image"], training=False)
       stage2, terms = losses.multi_level_loss(
-          on_generated, real, self.stage2_weights, self.distances, scales)
+        on_generated, real, self.stage2_weights, self.distances, scales
+      )
       per_sample += stage2
       logs.update({f"stage2/{n}": tf.reduce_mean(t) for n, t in terms.items()})
       logs["stage2/total"] = tf.reduce_mean(stage2)
-    per_example = losses.min_over_samples(per_sample, k,
-                                          self.config.diverse_mean_weight)
+    per_example = losses.min_over_samples(
+      per_sample, k, self.config.diverse_mean_weight
+    )
     logs["loss"] = tf.reduce_mean(per_example)
-    loss = tf.nn.compute_average_loss(per_example,
-                                      global_batch_size=global_batch_size)
+    loss = tf.nn.compute_average_loss(
+      per_example, global_batch_size=global_batch_size
+    )
     return loss, logs, scales
 
 
-def make_train_step(strategy: tf.distribute.Strategy, task: DistillationTask,
-                    optimizer: keras.optimizers.Optimizer, stage: int,
-                    global_batch_size: int, jit_compile: bool = True):
+def make_train_step(
+  strategy: tf.distribute.Strategy,
+  task: DistillationTask,
+  optimizer: keras.optimizers.Optimizer,
+  stage: int,
+  global_batch_size: int,
+  jit_compile: bool = True,
+):
   """A tf.function: one distributed step on a batch of the distributed data."""
   variables = task.generator.trainable_variables
   scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -103,16 +121,18 @@ def make_train_step(strategy: tf.distribute.Strategy, task: DistillationTask,
   @tf.function(jit_compile=jit_compile)
   def loss_and_gradients(images, prepared, noise):
     with tf.GradientTape() as tape:
-      loss, logs, scales = task.stage_loss(images, prepared, noise, stage,
-                                           global_batch_size)
+      loss, logs, scales = task.stage_loss(
+        images, prepared, noise, stage, global_batch_size
+      )
       # Mixed float16 needs loss scaling against underflow; bf16 does not.
       scaled_loss = optimizer.scale_loss(loss) if scaled else loss
     return tape.gradient(scaled_loss, variables), logs, scales
 
   def replica_step(batch):
     prepared, noise = task.prepare_inputs(batch)
-    gradients, logs, scales = loss_and_gradients(batch["image"], prepared,
-                                                 noise)
+    gradients, logs, scales = loss_and_gradients(
+      batch["image"], prepared, noise
+    )
     optimizer.apply_gradients(zip(gradients, variables))
     if scales is not None:
       task.scales.assign(scales)
@@ -121,7 +141,9 @@ def make_train_step(strategy: tf.distribute.Strategy, task: DistillationTask,
   @tf.function
   def train_step(iterator) -> Dict[str, tf.Tensor]:
     logs = strategy.run(replica_step, args=(next(iterator),))
-    return {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-            for name, value in logs.items()}
+    return {
+      name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+      for name, value in logs.items()
+    }
 
   return train_step

@@ -9,7 +9,6 @@ import tensorflow as tf
 from sdn_tf.training import STRATEGIES
 
 
-
 def split_cpu(num_devices: int) -> None:
   """Splits the CPU into `num_devices` logical devices.
 
@@ -26,8 +25,9 @@ def split_cpu(num_devices: int) -> None:
     current = tf.config.list_logical_devices("CPU")
     if len(current) != num_devices:
       raise ValueError(
-          f"--num_cpu_devices={num_devices}: TensorFlow already started with "
-          f"{len(current)} CPU device(s); set it before any TF op") from e
+        f"--num_cpu_devices={num_devices}: TensorFlow already started with "
+        f"{len(current)} CPU device(s); set it before any TF op"
+      ) from e
 
 
 def _replica_devices(num_cpu_devices: int):
@@ -35,11 +35,13 @@ def _replica_devices(num_cpu_devices: int):
   if gpus:
     return [d.name for d in gpus]
   return [d.name for d in tf.config.list_logical_devices("CPU")][
-      :max(num_cpu_devices, 1)]
+    : max(num_cpu_devices, 1)
+  ]
 
 
-def get_strategy(name: str, num_cpu_devices: int = 1,
-                 tpu_address: str = "") -> tf.distribute.Strategy:
+def get_strategy(
+  name: str, num_cpu_devices: int = 1, tpu_address: str = ""
+) -> tf.distribute.Strategy:
   """Maps a strategy name to a `tf.distribute.Strategy`.
 
   Raises:
@@ -50,12 +52,15 @@ def get_strategy(name: str, num_cpu_devices: int = 1,
     raise ValueError(f"--strategy={name}: expected one of {STRATEGIES}")
   if name == "multi_worker_mirrored":
     if "TF_CONFIG" not in os.environ:
-      logging.warning("--strategy=multi_worker_mirrored without TF_CONFIG: "
-                      "running as a single worker")
+      logging.warning(
+        "--strategy=multi_worker_mirrored without TF_CONFIG: "
+        "running as a single worker"
+      )
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == "tpu":
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=tpu_address or None)
+      tpu=tpu_address or None
+    )
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)

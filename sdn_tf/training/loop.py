@@ -19,25 +19,26 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Dict, Optional
+from typing import Dict
+from typing import Optional
 
 from absl import logging
 import keras
 import tensorflow as tf
 
-from sdn_tf.training import distribute
-from sdn_tf.training import losses
-from sdn_tf.utils import progress
-from sdn_tf.training import summaries
-from sdn_tf.training import teacher_pretraining
-from sdn_tf.training import text_pretraining
-from sdn_tf.training import workdir as workdir_lib
-from sdn_tf.training import distillation
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
 from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import builders
+from sdn_tf.training import distillation
+from sdn_tf.training import distribute
+from sdn_tf.training import losses
+from sdn_tf.training import summaries
+from sdn_tf.training import teacher_pretraining
+from sdn_tf.training import text_pretraining
+from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils import progress
 
 # Stage counter values stored in the checkpoint.
 STAGE_ONE, STAGE_TWO, DONE = 1, 2, 3
@@ -45,12 +46,14 @@ STAGE_ONE, STAGE_TWO, DONE = 1, 2, 3
 
 def stage_steps(config: Config, metadata: Dict) -> Dict[int, int]:
   """Steps of each stage: explicit, or epochs of (image, caption) pairs."""
-  pairs = (int(metadata["num_examples"]["train"])
-           * int(metadata.get("captions_per_image") or 1))
+  pairs = int(metadata["num_examples"]["train"]) * int(
+    metadata.get("captions_per_image") or 1
+  )
   steps = {}
   for stage, explicit, epochs in (
-      (STAGE_ONE, config.stage1_steps, config.stage1_epochs),
-      (STAGE_TWO, config.stage2_steps, config.stage2_epochs)):
+    (STAGE_ONE, config.stage1_steps, config.stage1_epochs),
+    (STAGE_TWO, config.stage2_steps, config.stage2_epochs),
+  ):
     steps[stage] = explicit or math.ceil(epochs * pairs / config.batch_size)
   return steps
 
@@ -58,12 +61,18 @@ def stage_steps(config: Config, metadata: Dict) -> Dict[int, int]:
 class TrainState:
   """Everything a checkpoint holds, created under the strategy's scope."""
 
-  def __init__(self, config: Config, data_dir: str, teacher_weights,
-               embedding_dim: Optional[int], steps: Dict[int, int]):
+  def __init__(
+    self,
+    config: Config,
+    data_dir: str,
+    teacher_weights,
+    embedding_dim: Optional[int],
+    steps: Dict[int, int],
+  ):
     self.teacher = teacher_lib.build_teacher(
-        config.image_size, teacher_weights, config.teacher_pooling)
-    self.generator = builders.make_generator(config, data_dir,
-                                             embedding_dim)
+      config.image_size, teacher_weights, config.teacher_pooling
+    )
+    self.generator = builders.make_generator(config, data_dir, embedding_dim)
     self.generator.build_for(2)
     if config.freeze_text_encoder:
       # Before the optimizers see the variables. Adam moves every weight by
@@ -71,23 +80,33 @@ class TrainState:
       # pretrained encoder left trainable is soon rewritten by the noise of
       # Stage I's gradients.
       self.generator.encoder.trainable = False
-    self.scales = (losses.RunningScale(
+    self.scales = (
+      losses.RunningScale(
         set(config.stage1_point_names) | set(config.stage2_point_names),
-        name="point_scales") if config.normalize_points else None)
-    self.optimizers = {stage: _make_optimizer(config, steps[stage], stage)
-                       for stage in (STAGE_ONE, STAGE_TWO)}
+        name="point_scales",
+      )
+      if config.normalize_points
+      else None
+    )
+    self.optimizers = {
+      stage: _make_optimizer(config, steps[stage], stage)
+      for stage in (STAGE_ONE, STAGE_TWO)
+    }
     # Slot variables made here, under the scope: made by the first
     # apply_gradients inside the tf.function instead, their MirroredStrategy
     # copies on a second device fail to initialise ("You must feed a value
     # for placeholder tensor 'cond/else/...'").
     for optimizer in self.optimizers.values():
       optimizer.build(self.generator.trainable_variables)
-    self.stage = tf.Variable(STAGE_ONE, dtype=tf.int64, trainable=False,
-                             name="stage")
-    trackables = dict(generator=self.generator,
-                      stage1_optimizer=self.optimizers[STAGE_ONE],
-                      stage2_optimizer=self.optimizers[STAGE_TWO],
-                      stage=self.stage)
+    self.stage = tf.Variable(
+      STAGE_ONE, dtype=tf.int64, trainable=False, name="stage"
+    )
+    trackables = dict(
+      generator=self.generator,
+      stage1_optimizer=self.optimizers[STAGE_ONE],
+      stage2_optimizer=self.optimizers[STAGE_TWO],
+      stage=self.stage,
+    )
     if self.scales is not None:
       trackables["point_scales"] = self.scales
     self.checkpoint = tf.train.Checkpoint(**trackables)
@@ -106,7 +125,8 @@ def _make_optimizer(config: Config, steps: int, stage: int = STAGE_ONE):
   learning_rate = config.learning_rate_of(stage)
   if config.lr_schedule == "cosine":
     learning_rate = keras.optimizers.schedules.CosineDecay(
-        learning_rate, decay_steps=max(steps, 1), alpha=0.05)
+      learning_rate, decay_steps=max(steps, 1), alpha=0.05
+    )
   optimizer = keras.optimizers.Adam(learning_rate)
   if config.precision == "mixed_float16":
     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -128,26 +148,42 @@ def _checkpoint_dir(workdir: str, strategy) -> str:
 def _distributed_dataset(strategy, config: Config, data_dir: str):
   def dataset_fn(context):
     return input_pipeline.make_dataset(
-        data_dir, "train", global_batch_size=config.batch_size,
-        image_size=config.image_size, training=True, flip=config.flip,
-        seed=config.seed + context.input_pipeline_id, input_context=context)
+      data_dir,
+      "train",
+      global_batch_size=config.batch_size,
+      image_size=config.image_size,
+      training=True,
+      flip=config.flip,
+      seed=config.seed + context.input_pipeline_id,
+      input_context=context,
+    )
+
   return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def run_stage(stage: int, total_steps: int, config: Config, state: TrainState,
-              strategy, data_dir: str, manager, writer,
-              eval_batch: Optional[Dict]) -> None:
+def run_stage(
+  stage: int,
+  total_steps: int,
+  config: Config,
+  state: TrainState,
+  strategy,
+  data_dir: str,
+  manager,
+  writer,
+  eval_batch: Optional[Dict],
+) -> None:
   """Runs one stage from the optimizer's current step to `total_steps`."""
   optimizer = state.optimizers[stage]
   step = int(optimizer.iterations.numpy())
   if step >= total_steps:
     return
   logging.info("Stage %d: step %d of %d", stage, step, total_steps)
-  task = distillation.DistillationTask(config, state.teacher, state.generator,
-                                      state.scales)
-  train_step = distillation.make_train_step(strategy, task, optimizer, stage,
-                                           config.batch_size,
-                                           config.jit_compile)
+  task = distillation.DistillationTask(
+    config, state.teacher, state.generator, state.scales
+  )
+  train_step = distillation.make_train_step(
+    strategy, task, optimizer, stage, config.batch_size, config.jit_compile
+  )
   iterator = iter(_distributed_dataset(strategy, config, data_dir))
   meter = progress.RateMeter(step)
   window = summaries.MeanWindow()
@@ -161,33 +197,57 @@ def run_stage(stage: int, total_steps: int, config: Config, state: TrainState,
         rate = meter.tick(step)
         means = window.pop()
         lr = current_learning_rate(optimizer)
-        summaries.write_scalars(writer, name, means, lr, rate,
-                                config.batch_size, state.global_step())
+        summaries.write_scalars(
+          writer, name, means, lr, rate, config.batch_size, state.global_step()
+        )
         shown = {"loss": means["loss"]}
-        shown.update({k.split("/")[0] + "_total": v for k, v in means.items()
-                      if k.endswith("/total")})
-        logging.info(progress.progress_line(
-            name, step, total_steps, shown, rate, config.batch_size,
-            meter.eta(step, total_steps)))
+        shown.update(
+          {
+            k.split("/")[0] + "_total": v
+            for k, v in means.items()
+            if k.endswith("/total")
+          }
+        )
+        logging.info(
+          progress.progress_line(
+            name,
+            step,
+            total_steps,
+            shown,
+            rate,
+            config.batch_size,
+            meter.eta(step, total_steps),
+          )
+        )
         if not math.isfinite(means["loss"]):
           raise FloatingPointError(
-              f"{name} loss is {means['loss']} at step {step}; lower "
-              f"--learning_rate or use --normalize_points")
-      if eval_batch is not None and (step % config.image_every == 0
-                                     or step == total_steps):
-        summaries.write_image_grid(writer, name, state.generator, eval_batch,
-                                   config, state.global_step())
+            f"{name} loss is {means['loss']} at step {step}; lower "
+            f"--learning_rate or use --normalize_points"
+          )
+      if eval_batch is not None and (
+        step % config.image_every == 0 or step == total_steps
+      ):
+        summaries.write_image_grid(
+          writer, name, state.generator, eval_batch, config, state.global_step()
+        )
       if step % config.checkpoint_every == 0 or step == total_steps:
         manager.save(checkpoint_number=state.global_step())
   except KeyboardInterrupt:
-    logging.warning("Interrupted: saving a checkpoint at %s step %d", name,
-                    step)
+    logging.warning(
+      "Interrupted: saving a checkpoint at %s step %d", name, step
+    )
     manager.save(checkpoint_number=state.global_step())
     raise
 
 
-def chief_first(chief: bool, make, ready, what: str,
-                timeout_s: float = 6 * 3600, poll_s: float = 5.0):
+def chief_first(
+  chief: bool,
+  make,
+  ready,
+  what: str,
+  timeout_s: float = 6 * 3600,
+  poll_s: float = 5.0,
+):
   """Runs `make` on the chief; other workers wait until `ready()`, then run it.
 
   For shared files (prepared data, the pretrained teacher) that every worker
@@ -202,82 +262,114 @@ def chief_first(chief: bool, make, ready, what: str,
   return make()
 
 
-def calibrate_student(state: TrainState, config: Config, data_dir: str,
-                      num_images: int = 128) -> None:
+def calibrate_student(
+  state: TrainState, config: Config, data_dir: str, num_images: int = 128
+) -> None:
   """Measures the student's output constants on the teacher (fresh runs)."""
   dataset = input_pipeline.make_dataset(
-      data_dir, "train", global_batch_size=num_images,
-      image_size=config.image_size, training=True, flip=config.flip,
-      seed=config.seed)
+    data_dir,
+    "train",
+    global_batch_size=num_images,
+    image_size=config.image_size,
+    training=True,
+    flip=config.flip,
+    seed=config.seed,
+  )
   images = next(iter(dataset))["image"]
   real = state.teacher(
-      teacher_lib.to_teacher_space(images, config.input_scaling),
-      training=False)
+    teacher_lib.to_teacher_space(images, config.input_scaling), training=False
+  )
   state.generator.student.calibrate(real)
-  logging.info("Calibrated the student's output scales on %d images",
-               num_images)
+  logging.info(
+    "Calibrated the student's output scales on %d images", num_images
+  )
 
 
 def train_and_export(config: Config, workdir: str) -> Optional[str]:
   """Trains SDN as `config` says in `workdir`; returns the export path."""
   keras.mixed_precision.set_global_policy(config.precision)
-  strategy = distribute.get_strategy(config.strategy, config.num_cpu_devices,
-                                     config.tpu)
+  strategy = distribute.get_strategy(
+    config.strategy, config.num_cpu_devices, config.tpu
+  )
   chief = distribute.is_chief(strategy)
   os.makedirs(workdir, exist_ok=True)
   keras.utils.set_random_seed(config.seed)
   data_dir = chief_first(
-      chief, lambda: preparation.ensure_prepared(config),
-      lambda: preparation.is_prepared(config.data_dir), "prepare the data")
+    chief,
+    lambda: preparation.ensure_prepared(config),
+    lambda: preparation.is_prepared(config.data_dir),
+    "prepare the data",
+  )
   metadata = input_pipeline.read_metadata(data_dir)
   if chief:
     workdir_lib.write_config(workdir, config)
   teacher_weights = chief_first(
-      chief,
-      lambda: teacher_pretraining.resolve_teacher_weights(config, workdir,
-                                                          data_dir),
-      lambda: (config.teacher_weights != "pretrain" or os.path.exists(
-          teacher_pretraining.cached_paths(workdir)[0])),
-      "pretrain the teacher")
+    chief,
+    lambda: teacher_pretraining.resolve_teacher_weights(
+      config, workdir, data_dir
+    ),
+    lambda: (
+      config.teacher_weights != "pretrain"
+      or os.path.exists(teacher_pretraining.cached_paths(workdir)[0])
+    ),
+    "pretrain the teacher",
+  )
 
   text_encoder_weights = chief_first(
-      chief,
-      lambda: text_pretraining.resolve_encoder_weights(
-          config, workdir, data_dir,
-          lambda: builders.make_encoder(config, data_dir),
-          lambda: teacher_lib.build_teacher(config.image_size,
-                                            teacher_weights,
-                                            config.teacher_pooling)),
-      lambda: (not config.text_pretrain_steps or os.path.exists(
-          text_pretraining.cached_paths(workdir)[0])),
-      "pretrain the text encoder")
+    chief,
+    lambda: text_pretraining.resolve_encoder_weights(
+      config,
+      workdir,
+      data_dir,
+      lambda: builders.make_encoder(config, data_dir),
+      lambda: teacher_lib.build_teacher(
+        config.image_size, teacher_weights, config.teacher_pooling
+      ),
+    ),
+    lambda: (
+      not config.text_pretrain_steps
+      or os.path.exists(text_pretraining.cached_paths(workdir)[0])
+    ),
+    "pretrain the text encoder",
+  )
 
   steps = stage_steps(config, metadata)
   with strategy.scope():
-    state = TrainState(config, data_dir, teacher_weights,
-                       metadata.get("embedding_dim"), steps)
+    state = TrainState(
+      config, data_dir, teacher_weights, metadata.get("embedding_dim"), steps
+    )
   manager = tf.train.CheckpointManager(
-      state.checkpoint, _checkpoint_dir(workdir, strategy),
-      max_to_keep=config.keep_checkpoints)
+    state.checkpoint,
+    _checkpoint_dir(workdir, strategy),
+    max_to_keep=config.keep_checkpoints,
+  )
   # Every worker resumes from the chief's checkpoints: a non-chief's own
   # directory is a fresh temporary one.
   latest = workdir_lib.latest_checkpoint(workdir)
   if latest:
     state.checkpoint.restore(latest).expect_partial()
-    logging.info("Resumed from %s (stage %d, step %d)", latest,
-                 int(state.stage.numpy()), state.global_step())
+    logging.info(
+      "Resumed from %s (stage %d, step %d)",
+      latest,
+      int(state.stage.numpy()),
+      state.global_step(),
+    )
   else:
     if text_encoder_weights:
-      text_pretraining.load_encoder_weights(state.generator.encoder,
-                                            text_encoder_weights)
+      text_pretraining.load_encoder_weights(
+        state.generator.encoder, text_encoder_weights
+      )
       logging.info("Text encoder starts from %s", text_encoder_weights)
     if config.calibrated_outputs:
       calibrate_student(state, config, data_dir)
 
   writer = summaries.make_writer(workdir, chief)
   summaries.write_config(writer, config)
-  eval_batch = (summaries.fixed_eval_batch(config, data_dir)
-                if chief and config.num_eval_captions else None)
+  eval_batch = (
+    summaries.fixed_eval_batch(config, data_dir)
+    if chief and config.num_eval_captions
+    else None
+  )
   for stage in (STAGE_ONE, STAGE_TWO):
     # Stage I is never re-entered once Stage II has begun. Stage II is, even
     # when done: a rerun with more --stage2_steps trains on from the saved
@@ -285,8 +377,17 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
     if int(state.stage.numpy()) > stage and stage != STAGE_TWO:
       continue
     steps_before = state.global_step()
-    run_stage(stage, steps[stage], config, state, strategy, data_dir, manager,
-              writer, eval_batch)
+    run_stage(
+      stage,
+      steps[stage],
+      config,
+      state,
+      strategy,
+      data_dir,
+      manager,
+      writer,
+      eval_batch,
+    )
     if int(state.stage.numpy()) <= stage or state.global_step() > steps_before:
       state.stage.assign(stage + 1)
       manager.save(checkpoint_number=state.global_step())
@@ -298,7 +399,9 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
   if not (config.export and chief):
     return None
   from sdn_tf.serving import export_lib  # pylint: disable=g-import-not-at-top
-  path = export_lib.export_generator(state.generator, config, data_dir,
-                                  workdir_lib.export_dir(workdir))
+
+  path = export_lib.export_generator(
+    state.generator, config, data_dir, workdir_lib.export_dir(workdir)
+  )
   logging.info("Exported the generator to %s", path)
   return path

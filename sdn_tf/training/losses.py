@@ -14,7 +14,11 @@ points whose activations are large (deep VGG layers, unscaled) do not drown
 the others.
 """
 
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Dict
+from typing import Mapping
+from typing import Optional
+from typing import Tuple
+from typing import Union
 
 import keras
 import tensorflow as tf
@@ -22,8 +26,9 @@ import tensorflow as tf
 from sdn_tf.training import DISTANCES
 
 
-def point_distance(predicted: tf.Tensor, target: tf.Tensor,
-                   distance: str = "l1") -> tf.Tensor:
+def point_distance(
+  predicted: tf.Tensor, target: tf.Tensor, distance: str = "l1"
+) -> tf.Tensor:
   """Per-example mean absolute (l1) or squared (l2) difference: [batch]."""
   diff = tf.cast(predicted, tf.float32) - tf.cast(target, tf.float32)
   if distance == "l1":
@@ -31,17 +36,20 @@ def point_distance(predicted: tf.Tensor, target: tf.Tensor,
   elif distance == "l2":
     elementwise = tf.square(diff)
   else:
-    raise ValueError(f"unknown distance {distance!r}; expected one of "
-                     f"{DISTANCES}")
-  return tf.reduce_mean(tf.reshape(elementwise, [tf.shape(diff)[0], -1]),
-                        axis=1)
+    raise ValueError(
+      f"unknown distance {distance!r}; expected one of {DISTANCES}"
+    )
+  return tf.reduce_mean(
+    tf.reshape(elementwise, [tf.shape(diff)[0], -1]), axis=1
+  )
 
 
 def multi_level_loss(
-    predicted: Mapping[str, tf.Tensor], target: Mapping[str, tf.Tensor],
-    weights: Mapping[str, float],
-    distance: Union[str, Mapping[str, str]] = "l1",
-    scales: Optional[Mapping[str, tf.Tensor]] = None,
+  predicted: Mapping[str, tf.Tensor],
+  target: Mapping[str, tf.Tensor],
+  weights: Mapping[str, float],
+  distance: Union[str, Mapping[str, str]] = "l1",
+  scales: Optional[Mapping[str, tf.Tensor]] = None,
 ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
   """sum_p w_p * d_p(predicted_p / scale_p, target_p / scale_p), per example.
 
@@ -60,8 +68,7 @@ def multi_level_loss(
   total = 0.0
   terms = {}
   for name, weight in weights.items():
-    kind = (distance if isinstance(distance, str)
-                           else distance[name])
+    kind = distance if isinstance(distance, str) else distance[name]
     term = point_distance(predicted[name], target[name], kind)
     terms[name] = term
     if scales is not None:
@@ -71,8 +78,9 @@ def multi_level_loss(
   return total, terms
 
 
-def min_over_samples(per_sample: tf.Tensor, num_samples: int,
-                     mean_weight: float = 0.0) -> tf.Tensor:
+def min_over_samples(
+  per_sample: tf.Tensor, num_samples: int, mean_weight: float = 0.0
+) -> tf.Tensor:
   """The diverse loss: min over each caption's K noise samples.
 
   Args:
@@ -88,8 +96,9 @@ def min_over_samples(per_sample: tf.Tensor, num_samples: int,
   if num_samples == 1:
     return per_sample
   grouped = tf.reshape(per_sample, [-1, num_samples])
-  return (tf.reduce_min(grouped, axis=1)
-          + mean_weight * tf.reduce_mean(grouped, axis=1))
+  return tf.reduce_min(grouped, axis=1) + mean_weight * tf.reduce_mean(
+    grouped, axis=1
+  )
 
 
 class RunningScale(keras.layers.Layer):
@@ -106,19 +115,32 @@ class RunningScale(keras.layers.Layer):
     self.momentum = momentum
     # Attributes, not a dict: Keras 3 leaves dict items out of checkpoints.
     for name in self.point_names:
-      setattr(self, f"{name}_mean",
-              self.add_weight(shape=(), initializer="zeros", trainable=False,
-                              aggregation="mean", name=f"{name}_mean"))
-    self.count = self.add_weight(shape=(), initializer="zeros",
-                                 trainable=False, aggregation="mean",
-                                 name="count")
+      setattr(
+        self,
+        f"{name}_mean",
+        self.add_weight(
+          shape=(),
+          initializer="zeros",
+          trainable=False,
+          aggregation="mean",
+          name=f"{name}_mean",
+        ),
+      )
+    self.count = self.add_weight(
+      shape=(),
+      initializer="zeros",
+      trainable=False,
+      aggregation="mean",
+      name="count",
+    )
 
   def mean_of(self, name: str):
     """The running-mean variable of point `name`."""
     return getattr(self, f"{name}_mean")
 
-  def blend(self, teacher_activations: Mapping[str, tf.Tensor]
-            ) -> Dict[str, tf.Tensor]:
+  def blend(
+    self, teacher_activations: Mapping[str, tf.Tensor]
+  ) -> Dict[str, tf.Tensor]:
     """The running means with a batch folded in (no assignment).
 
     Pure, so it can run inside an XLA-compiled step; `assign` stores the
@@ -129,8 +151,8 @@ class RunningScale(keras.layers.Layer):
     blended = {}
     for name in self.point_names:
       batch_mean = tf.reduce_mean(
-          tf.abs(tf.cast(tf.stop_gradient(teacher_activations[name]),
-                         tf.float32)))
+        tf.abs(tf.cast(tf.stop_gradient(teacher_activations[name]), tf.float32))
+      )
       new = momentum * self.mean_of(name) + (1.0 - momentum) * batch_mean
       blended[name] = tf.maximum(tf.stop_gradient(new), 1e-6)
     return blended
@@ -141,8 +163,9 @@ class RunningScale(keras.layers.Layer):
       self.mean_of(name).assign(blended[name])
     self.count.assign_add(1.0)
 
-  def update(self, teacher_activations: Mapping[str, tf.Tensor]
-             ) -> Dict[str, tf.Tensor]:
+  def update(
+    self, teacher_activations: Mapping[str, tf.Tensor]
+  ) -> Dict[str, tf.Tensor]:
     """`blend` then `assign`; returns the scale of each point."""
     blended = self.blend(teacher_activations)
     self.assign(blended)

@@ -8,16 +8,17 @@ also go in as text.
 """
 
 import collections
-from typing import Dict, Mapping
+from typing import Dict
+from typing import Mapping
 
 import numpy as np
 import tensorflow as tf
 
-from sdn_tf.utils import image_grid
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils import image_grid
 
 # Noise samples drawn per caption in the grids (when the student takes noise).
 GRID_SAMPLES = 3
@@ -48,9 +49,15 @@ class MeanWindow:
     return means
 
 
-def write_scalars(writer, stage_name: str, means: Mapping[str, float],
-                  learning_rate: float, steps_per_sec: float,
-                  batch_size: int, step: int) -> None:
+def write_scalars(
+  writer,
+  stage_name: str,
+  means: Mapping[str, float],
+  learning_rate: float,
+  steps_per_sec: float,
+  batch_size: int,
+  step: int,
+) -> None:
   """Loss terms (`stageN/points/<point>`), totals, learning rate, speed."""
   with writer.as_default(step=step):
     for key, value in means.items():
@@ -61,8 +68,9 @@ def write_scalars(writer, stage_name: str, means: Mapping[str, float],
         tf.summary.scalar(f"{stage_name}/{key.replace('/', '_')}", value)
     tf.summary.scalar(f"{stage_name}/learning_rate", learning_rate)
     tf.summary.scalar(f"{stage_name}/steps_per_sec", steps_per_sec)
-    tf.summary.scalar(f"{stage_name}/images_per_sec",
-                      steps_per_sec * batch_size)
+    tf.summary.scalar(
+      f"{stage_name}/images_per_sec", steps_per_sec * batch_size
+    )
 
 
 def write_config(writer, config: Config) -> None:
@@ -74,42 +82,58 @@ def write_config(writer, config: Config) -> None:
 def fixed_eval_batch(config: Config, data_dir: str) -> Dict[str, np.ndarray]:
   """The first test examples, one caption each, plus fixed noise."""
   dataset = input_pipeline.make_dataset(
-      data_dir, "test", global_batch_size=config.num_eval_captions,
-      image_size=config.image_size, training=False, deterministic=True,
-      seed=config.seed)
+    data_dir,
+    "test",
+    global_batch_size=config.num_eval_captions,
+    image_size=config.image_size,
+    training=False,
+    deterministic=True,
+    seed=config.seed,
+  )
   batch = {k: v.numpy() for k, v in next(iter(dataset)).items()}
   samples = GRID_SAMPLES if config.noise_dim else 1
   rng = np.random.default_rng(config.seed)
   batch["noise"] = rng.standard_normal(
-      (samples, config.num_eval_captions, max(config.noise_dim, 1))
+    (samples, config.num_eval_captions, max(config.noise_dim, 1))
   ).astype(np.float32)
   return batch
 
 
-def draw_eval_grid(generator, batch: Mapping[str, np.ndarray],
-                   config: Config) -> np.ndarray:
+def draw_eval_grid(
+  generator, batch: Mapping[str, np.ndarray], config: Config
+) -> np.ndarray:
   """uint8 grid: per caption, its text, the real image, the drawings."""
   inputs = batch[generator.input_key]
   drawings = []
   for noise in batch["noise"]:
-    outputs = generator(inputs, noise if config.noise_dim else None,
-                        training=False)
-    drawings.append(teacher_lib.to_uint8_rgb(outputs["image"],
-                                             config.input_scaling).numpy())
+    outputs = generator(
+      inputs, noise if config.noise_dim else None, training=False
+    )
+    drawings.append(
+      teacher_lib.to_uint8_rgb(outputs["image"], config.input_scaling).numpy()
+    )
   real = batch["image"].astype(np.uint8)
-  rows = [np.stack([real[i]] + [d[i] for d in drawings])
-          for i in range(len(real))]
+  rows = [
+    np.stack([real[i]] + [d[i] for d in drawings]) for i in range(len(real))
+  ]
   captions = [c.decode("utf-8", "replace") for c in batch["caption"]]
   header = ["real"] + [f"z{j}" for j in range(len(drawings))]
   return image_grid.captioned_rows(rows, captions, header=header)
 
 
-def write_image_grid(writer, stage_name: str, generator,
-                     batch: Mapping[str, np.ndarray], config: Config,
-                     step: int) -> None:
+def write_image_grid(
+  writer,
+  stage_name: str,
+  generator,
+  batch: Mapping[str, np.ndarray],
+  config: Config,
+  step: int,
+) -> None:
   grid = draw_eval_grid(generator, batch, config)
   with writer.as_default(step=step):
     tf.summary.image(f"{stage_name}/samples", grid[None], max_outputs=1)
     captions = [c.decode("utf-8", "replace") for c in batch["caption"]]
-    tf.summary.text(f"{stage_name}/captions",
-                    "\n".join(f"{i}. {c}" for i, c in enumerate(captions, 1)))
+    tf.summary.text(
+      f"{stage_name}/captions",
+      "\n".join(f"{i}. {c}" for i, c in enumerate(captions, 1)),
+    )

@@ -20,18 +20,20 @@ teacher, so a rerun reuses them.
 import json
 import os
 import time
-from typing import Dict, List, Tuple
+from typing import Dict
+from typing import List
+from typing import Tuple
 
 from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
 
-from sdn_tf.utils import progress
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils import progress
 
 WEIGHTS_NAME = "encoder_weights.npz"
 REPORT_NAME = "encoder_pretraining.json"
@@ -40,9 +42,15 @@ _FEATURE_BATCH = 64
 _LOG_EVERY = 100
 _WHITENING_CAPTIONS = 4096
 # Flags whose change makes a cached encoder stale.
-_SETTINGS = ("text_pretrain_point", "text_pretrain_steps",
-             "text_pretrain_images", "text_pretrain_learning_rate",
-             "text_embedding_std", "embedding_dim", "tokenizer_mode")
+_SETTINGS = (
+  "text_pretrain_point",
+  "text_pretrain_steps",
+  "text_pretrain_images",
+  "text_pretrain_learning_rate",
+  "text_embedding_std",
+  "embedding_dim",
+  "tokenizer_mode",
+)
 
 
 def cached_paths(workdir: str) -> Tuple[str, str]:
@@ -50,9 +58,13 @@ def cached_paths(workdir: str) -> Tuple[str, str]:
   return os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, REPORT_NAME)
 
 
-def teacher_features(teacher: keras.Model, config: Config, data_dir: str,
-                     split: str, num_images: int
-                     ) -> Tuple[np.ndarray, np.ndarray]:
+def teacher_features(
+  teacher: keras.Model,
+  config: Config,
+  data_dir: str,
+  split: str,
+  num_images: int,
+) -> Tuple[np.ndarray, np.ndarray]:
   """(captions [N, C] bytes, flattened teacher features [N, D] float32).
 
   The first `num_images` images of `split` in file order; an image with
@@ -61,40 +73,60 @@ def teacher_features(teacher: keras.Model, config: Config, data_dir: str,
   # One element per (image, caption), in order: an image's captions are
   # consecutive, and may straddle two batches.
   dataset = input_pipeline.make_dataset(
-      data_dir, split, global_batch_size=_FEATURE_BATCH,
-      image_size=config.image_size, training=False, all_captions=True,
-      deterministic=True, seed=config.seed, drop_remainder=False)
+    data_dir,
+    split,
+    global_batch_size=_FEATURE_BATCH,
+    image_size=config.image_size,
+    training=False,
+    all_captions=True,
+    deterministic=True,
+    seed=config.seed,
+    drop_remainder=False,
+  )
   captions: Dict[bytes, List[bytes]] = {}
   features: List[np.ndarray] = []
   for batch in dataset:
     ids = batch["id"].numpy()
-    new = [i for i, image_id in enumerate(ids)
-           if image_id not in captions and image_id not in ids[:i]]
+    new = [
+      i
+      for i, image_id in enumerate(ids)
+      if image_id not in captions and image_id not in ids[:i]
+    ]
     for image_id, caption in zip(ids, batch["caption"].numpy()):
       captions.setdefault(image_id, []).append(caption)
     if new and len(features) < num_images:
       images = teacher_lib.to_teacher_space(
-          tf.gather(batch["image"], new), config.input_scaling)
+        tf.gather(batch["image"], new), config.input_scaling
+      )
       point = teacher(images, training=False)[config.text_pretrain_point]
-      features.extend(tf.reshape(tf.cast(point, tf.float32),
-                                 [len(new), -1]).numpy())
+      features.extend(
+        tf.reshape(tf.cast(point, tf.float32), [len(new), -1]).numpy()
+      )
     elif len(features) >= num_images and len(captions) > num_images:
       break  # The last needed image's captions are all in.
   kept = list(captions.values())[:num_images]
   width = max(len(c) for c in kept)
-  table = np.array([c + [c[0]] * (width - len(c)) for c in kept],
-                   dtype=object)
+  table = np.array([c + [c[0]] * (width - len(c)) for c in kept], dtype=object)
   return table, np.stack(features[:num_images])
 
 
-def embed(encoder: keras.layers.Layer, captions: np.ndarray,
-          batch_size: int = 256) -> np.ndarray:
+def embed(
+  encoder: keras.layers.Layer, captions: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
   """The encoder's float32 embeddings [N, D] of `captions` (bytes or str)."""
-  return np.concatenate([
-      keras.ops.convert_to_numpy(tf.cast(encoder(
-          tf.constant(list(captions[i:i + batch_size])), training=False),
-          tf.float32))
-      for i in range(0, len(captions), batch_size)])
+  return np.concatenate(
+    [
+      keras.ops.convert_to_numpy(
+        tf.cast(
+          encoder(
+            tf.constant(list(captions[i : i + batch_size])), training=False
+          ),
+          tf.float32,
+        )
+      )
+      for i in range(0, len(captions), batch_size)
+    ]
+  )
 
 
 def _standardise(train: np.ndarray, *others: np.ndarray):
@@ -109,23 +141,33 @@ def _variance_explained(predicted: np.ndarray, target: np.ndarray) -> float:
   return float(1.0 - residual / np.mean(np.square(target - target.mean(0))))
 
 
-def pretrain_encoder(encoder: keras.layers.Layer, teacher: keras.Model,
-                     config: Config, data_dir: str) -> Dict:
+def pretrain_encoder(
+  encoder: keras.layers.Layer,
+  teacher: keras.Model,
+  config: Config,
+  data_dir: str,
+) -> Dict:
   """Trains `encoder` in place to predict the teacher's features; a report."""
   start = time.monotonic()
   num_images = config.text_pretrain_images
   train_captions, train_targets = teacher_features(
-      teacher, config, data_dir, "train", num_images)
+    teacher, config, data_dir, "train", num_images
+  )
   test_captions, test_targets = teacher_features(
-      teacher, config, data_dir, "test", max(num_images // 8, _BATCH))
+    teacher, config, data_dir, "test", max(num_images // 8, _BATCH)
+  )
   train_targets, test_targets = _standardise(train_targets, test_targets)
-  logging.info("Text pretraining: %s features of %d train images in %s",
-               config.text_pretrain_point, len(train_targets),
-               progress.format_duration(time.monotonic() - start))
+  logging.info(
+    "Text pretraining: %s features of %d train images in %s",
+    config.text_pretrain_point,
+    len(train_targets),
+    progress.format_duration(time.monotonic() - start),
+  )
 
   # float32 whatever the precision policy: the targets and loss are.
-  head = keras.layers.Dense(train_targets.shape[1], dtype="float32",
-                            name="alignment_head")
+  head = keras.layers.Dense(
+    train_targets.shape[1], dtype="float32", name="alignment_head"
+  )
   # Variables are made here, eagerly, not inside the compiled step.
   head(tf.cast(encoder(tf.constant(["a"])), tf.float32))
   optimizer = keras.optimizers.Adam(config.text_pretrain_learning_rate)
@@ -133,8 +175,9 @@ def pretrain_encoder(encoder: keras.layers.Layer, teacher: keras.Model,
   @tf.function(jit_compile=config.jit_compile)
   def loss_and_gradients(prepared, targets):
     with tf.GradientTape() as tape:
-      predicted = head(tf.cast(encoder.encode(prepared, training=True),
-                               tf.float32))
+      predicted = head(
+        tf.cast(encoder.encode(prepared, training=True), tf.float32)
+      )
       loss = tf.reduce_mean(tf.square(predicted - targets))
     variables = encoder.trainable_variables + head.trainable_variables
     return loss, tape.gradient(loss, variables)
@@ -142,8 +185,9 @@ def pretrain_encoder(encoder: keras.layers.Layer, teacher: keras.Model,
   @tf.function
   def train_step(texts, targets):
     loss, gradients = loss_and_gradients(encoder.prepare(texts), targets)
-    optimizer.apply_gradients(zip(
-        gradients, encoder.trainable_variables + head.trainable_variables))
+    optimizer.apply_gradients(
+      zip(gradients, encoder.trainable_variables + head.trainable_variables)
+    )
     return loss
 
   def predict(captions: np.ndarray) -> np.ndarray:
@@ -156,39 +200,62 @@ def pretrain_encoder(encoder: keras.layers.Layer, teacher: keras.Model,
   for step in range(1, steps + 1):
     rows = rng.integers(len(train_targets), size=_BATCH)
     columns = rng.integers(train_captions.shape[1], size=_BATCH)
-    losses.append(float(train_step(
-        tf.constant(list(train_captions[rows, columns])),
-        tf.constant(train_targets[rows]))))
+    losses.append(
+      float(
+        train_step(
+          tf.constant(list(train_captions[rows, columns])),
+          tf.constant(train_targets[rows]),
+        )
+      )
+    )
     if step % _LOG_EVERY == 0 or step == steps:
       rate = meter.tick(step)
-      logging.info(progress.progress_line(
-          "text_pretrain", step, steps, {"loss": np.mean(losses[-_LOG_EVERY:])},
-          rate, _BATCH, meter.eta(step, steps)))
+      logging.info(
+        progress.progress_line(
+          "text_pretrain",
+          step,
+          steps,
+          {"loss": np.mean(losses[-_LOG_EVERY:])},
+          rate,
+          _BATCH,
+          meter.eta(step, steps),
+        )
+      )
 
   # Mean training loss over the first and the last quarter (<= 100 steps).
   window = max(1, min(_LOG_EVERY, steps // 4))
   # Held out: the first caption of each test image.
   explained = _variance_explained(predict(test_captions[:, 0]), test_targets)
-  report = {"point": config.text_pretrain_point, "steps": steps,
-            "images": int(len(train_targets)),
-            "first_train_loss": float(np.mean(losses[:window])),
-            "final_train_loss": float(np.mean(losses[-window:])),
-            "test_variance_explained": round(explained, 4),
-            "seconds": round(time.monotonic() - start, 1)}
-  logging.info("Text pretraining done: %.1f%% of the held-out images' "
-               "teacher features explained by their captions",
-               100 * explained)
+  report = {
+    "point": config.text_pretrain_point,
+    "steps": steps,
+    "images": int(len(train_targets)),
+    "first_train_loss": float(np.mean(losses[:window])),
+    "final_train_loss": float(np.mean(losses[-window:])),
+    "test_variance_explained": round(explained, 4),
+    "seconds": round(time.monotonic() - start, 1),
+  }
+  logging.info(
+    "Text pretraining done: %.1f%% of the held-out images' "
+    "teacher features explained by their captions",
+    100 * explained,
+  )
   if config.text_embedding_std:
     captions = np.unique(train_captions)
     if len(captions) > _WHITENING_CAPTIONS:  # Plenty for a 256-d covariance.
       captions = rng.choice(captions, _WHITENING_CAPTIONS, replace=False)
-    report["whitening"] = whiten_embedding(encoder, captions,
-                                           config.text_embedding_std)
+    report["whitening"] = whiten_embedding(
+      encoder, captions, config.text_embedding_std
+    )
   return report
 
 
-def whiten_embedding(encoder: keras.layers.Layer, captions: np.ndarray,
-                     std: float, relative_epsilon: float = 1e-2) -> Dict:
+def whiten_embedding(
+  encoder: keras.layers.Layer,
+  captions: np.ndarray,
+  std: float,
+  relative_epsilon: float = 1e-2,
+) -> Dict:
   """Makes the embedding of `captions` white, with `std` in every direction.
 
   The transform (ZCA: centre, then scale each principal direction to `std`
@@ -210,19 +277,27 @@ def whiten_embedding(encoder: keras.layers.Layer, captions: np.ndarray,
   variances = np.maximum(variances, 0.0)
   epsilon = relative_epsilon * variances.mean()
   matrix = std * (vectors / np.sqrt(variances + epsilon)) @ vectors.T
-  encoder.fold_output_transform(mean.astype(np.float32),
-                                matrix.astype(np.float32))
+  encoder.fold_output_transform(
+    mean.astype(np.float32), matrix.astype(np.float32)
+  )
   explained = np.cumsum(variances[::-1]) / variances.sum()
-  return {"captions": int(len(unique)), "std": std,
-          "directions_for_90_percent_of_variance":
-              int(np.searchsorted(explained, 0.9)) + 1}
+  return {
+    "captions": int(len(unique)),
+    "std": std,
+    "directions_for_90_percent_of_variance": int(
+      np.searchsorted(explained, 0.9)
+    )
+    + 1,
+  }
 
 
 def save_encoder_weights(encoder: keras.layers.Layer, path: str) -> None:
   """Writes the encoder's weights (in creation order) to an .npz file."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  arrays = {f"w{i:03d}": keras.ops.convert_to_numpy(w)
-            for i, w in enumerate(encoder.weights)}
+  arrays = {
+    f"w{i:03d}": keras.ops.convert_to_numpy(w)
+    for i, w in enumerate(encoder.weights)
+  }
   partial = path + ".partial.npz"
   np.savez(partial, **arrays)
   os.replace(partial, path)
@@ -234,10 +309,13 @@ def load_encoder_weights(encoder: keras.layers.Layer, path: str) -> None:
     values = [arrays[f"w{i:03d}"] for i in range(len(arrays.files))]
   weights = encoder.weights
   if len(values) != len(weights) or any(
-      tuple(v.shape) != tuple(w.shape) for v, w in zip(values, weights)):
-    raise ValueError(f"{path} does not hold this encoder's weights (trained "
-                     f"with other --embedding_dim or tokenizer flags?); "
-                     f"delete it to pretrain again")
+    tuple(v.shape) != tuple(w.shape) for v, w in zip(values, weights)
+  ):
+    raise ValueError(
+      f"{path} does not hold this encoder's weights (trained "
+      f"with other --embedding_dim or tokenizer flags?); "
+      f"delete it to pretrain again"
+    )
   for weight, value in zip(weights, values):
     weight.assign(value)
 
@@ -253,20 +331,23 @@ def _warn_if_settings_differ(config: Config, report_path: str) -> None:
       cached = json.load(f).get("settings", {})
   except (OSError, ValueError):
     cached = {}
-  differ = {name: (cached.get(name), value)
-            for name, value in _settings(config).items()
-            if cached.get(name) != value}
+  differ = {
+    name: (cached.get(name), value)
+    for name, value in _settings(config).items()
+    if cached.get(name) != value
+  }
   if differ:
     logging.warning(
-        "The cached text encoder was not pretrained with this run's flags "
-        "(%s); delete %s to pretrain it again.",
-        ", ".join(f"--{n}: cached {c}, now {v}"
-                  for n, (c, v) in differ.items()),
-        os.path.dirname(report_path))
+      "The cached text encoder was not pretrained with this run's flags "
+      "(%s); delete %s to pretrain it again.",
+      ", ".join(f"--{n}: cached {c}, now {v}" for n, (c, v) in differ.items()),
+      os.path.dirname(report_path),
+    )
 
 
-def resolve_encoder_weights(config: Config, workdir: str, data_dir: str,
-                            make_encoder, make_teacher):
+def resolve_encoder_weights(
+  config: Config, workdir: str, data_dir: str, make_encoder, make_teacher
+):
   """The pretrained encoder weights' path, pretraining once if not cached.
 
   Returns None when --text_pretrain_steps is 0.

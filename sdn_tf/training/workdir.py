@@ -67,21 +67,24 @@ def read_config(workdir: str) -> Config:
   path = config_path(workdir)
   if not os.path.isfile(path):
     raise FileNotFoundError(
-        f"--workdir: no {CONFIG_FILE} in {workdir}: is it the work dir of a "
-        f"training run?")
+      f"--workdir: no {CONFIG_FILE} in {workdir}: is it the work dir of a "
+      f"training run?"
+    )
   with open(path) as f:
     values = json.load(f)
   # Dropping an unknown option silently could rebuild another generator.
   unknown = sorted(set(values) - {f.name for f in dataclasses.fields(Config)})
   if unknown:
-    raise ConfigError(unknown[0], f"in {path}: not an option of this "
-                      f"version of sdn_tf")
+    raise ConfigError(
+      unknown[0], f"in {path}: not an option of this version of sdn_tf"
+    )
   return Config(**values)
 
 
 def latest_checkpoint(workdir: str) -> Optional[str]:
   """The newest checkpoint prefix under `workdir/checkpoints`, or None."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   folder = checkpoint_dir(workdir)
   return tf.train.latest_checkpoint(folder) if os.path.isdir(folder) else None
 
@@ -97,8 +100,12 @@ def export_versions(export_root: str, complete_only: bool = False):
   versions = sorted(int(n) for n in os.listdir(export_root) if n.isdigit())
   if complete_only:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    versions = [v for v in versions if tf.saved_model.contains_saved_model(
-        os.path.join(export_root, str(v)))]
+
+    versions = [
+      v
+      for v in versions
+      if tf.saved_model.contains_saved_model(os.path.join(export_root, str(v)))
+    ]
   return versions
 
 

@@ -1,7 +1,8 @@
 """Progress lines with rate and ETA for long loops (training, generation)."""
 
 import time
-from typing import Mapping, Optional
+from typing import Mapping
+from typing import Optional
 
 
 def format_duration(seconds: float) -> str:
@@ -14,6 +15,13 @@ def format_duration(seconds: float) -> str:
   if minutes:
     return f"{minutes}m{secs:02d}s"
   return f"{secs}s"
+
+
+def seconds_left(done: float, total: float, rate: float) -> Optional[float]:
+  """Time to go from `done` to `total` at `rate` per second; None if unknown."""
+  if rate <= 0:
+    return None
+  return max(0.0, (total - done) / rate)
 
 
 class RateMeter:
@@ -32,17 +40,23 @@ class RateMeter:
     return self.steps_per_sec
 
   def eta(self, step: int, total: int) -> Optional[float]:
-    if self.steps_per_sec <= 0:
-      return None
-    return (total - step) / self.steps_per_sec
+    return seconds_left(step, total, self.steps_per_sec)
 
 
-def progress_line(prefix: str, step: int, total: int,
-                  values: Mapping[str, float], rate: float,
-                  items_per_step: int, eta: Optional[float],
-                  unit: str = "img") -> str:
+def progress_line(
+  prefix: str,
+  step: int,
+  total: int,
+  values: Mapping[str, float],
+  rate: float,
+  items_per_step: int,
+  eta: Optional[float],
+  unit: str = "img",
+) -> str:
   """'stage1 120/1000 loss=3.210 ... | 45.1 img/s | ETA 3m12s'."""
   shown = " ".join(f"{k}={v:.4g}" for k, v in values.items())
   eta_text = format_duration(eta) if eta is not None else "?"
-  return (f"{prefix} {step}/{total} {shown} | {rate * items_per_step:.1f} "
-          f"{unit}/s | ETA {eta_text}")
+  return (
+    f"{prefix} {step}/{total} {shown} | {rate * items_per_step:.1f} "
+    f"{unit}/s | ETA {eta_text}"
+  )

@@ -7,8 +7,8 @@ in tmp_path; nothing is downloaded.
 import os
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from sdn_tf.data import cub
 from sdn_tf.data import loader_common as common
@@ -16,8 +16,11 @@ from sdn_tf.data import shapes_loader
 
 # (class id, class folder); ids 1 and 2 are train and 151 test in the
 # default class-disjoint split.
-CLASSES = ((1, "001.Black_footed_Albatross"), (2, "002.Laysan_Albatross"),
-           (151, "151.Black_capped_Vireo"))
+CLASSES = (
+  (1, "001.Black_footed_Albatross"),
+  (2, "002.Laysan_Albatross"),
+  (151, "151.Black_capped_Vireo"),
+)
 IMAGES_PER_CLASS = 2
 
 
@@ -33,8 +36,14 @@ def _write(path, text, mode="w"):
     f.write(text)
 
 
-def make_cub(base, text_dir_parent=None, nested=True, ext=".jpg",
-             with_boxes=True, extra_files=True):
+def make_cub(
+  base,
+  text_dir_parent=None,
+  nested=True,
+  ext=".jpg",
+  with_boxes=True,
+  extra_files=True,
+):
   """Writes a tiny CUB layout; returns {image id: relpath without ext}."""
   root = os.path.join(base, "CUB_200_2011") if nested else base
   text_dir = os.path.join(text_dir_parent or base, "text_c10")
@@ -45,10 +54,15 @@ def make_cub(base, text_dir_parent=None, nested=True, ext=".jpg",
       image_id += 1
       stem = f"{class_dir}/{class_dir.split('.')[1]}_{k:04d}"
       stems[image_id] = stem
-      _save_image(os.path.join(root, "images", stem + ext), image_id,
-                  "PNG" if ext == ".png" else "JPEG")
-      _write(os.path.join(text_dir, stem + ".txt"),
-             "".join(f"caption {c} of bird {image_id}\n" for c in range(10)))
+      _save_image(
+        os.path.join(root, "images", stem + ext),
+        image_id,
+        "PNG" if ext == ".png" else "JPEG",
+      )
+      _write(
+        os.path.join(text_dir, stem + ".txt"),
+        "".join(f"caption {c} of bird {image_id}\n" for c in range(10)),
+      )
       images.append(f"{image_id} {stem}{ext}")
       labels.append(f"{image_id} {class_id}")
       splits.append(f"{image_id} {k % 2}")
@@ -56,8 +70,10 @@ def make_cub(base, text_dir_parent=None, nested=True, ext=".jpg",
   _write(os.path.join(root, "images.txt"), "\n".join(images) + "\n")
   _write(os.path.join(root, "image_class_labels.txt"), "\n".join(labels))
   _write(os.path.join(root, "train_test_split.txt"), "\n".join(splits))
-  _write(os.path.join(root, "classes.txt"),
-         "\n".join(f"{i} {name}" for i, name in CLASSES))
+  _write(
+    os.path.join(root, "classes.txt"),
+    "\n".join(f"{i} {name}" for i, name in CLASSES),
+  )
   if with_boxes:
     _write(os.path.join(root, "bounding_boxes.txt"), "\n".join(boxes))
   return root, text_dir, stems
@@ -88,9 +104,11 @@ def test_class_disjoint_default_rule_is_ids_up_to_150_train(tmp_path):
   make_cub(str(tmp_path))
   source = cub.load_cub(str(tmp_path))
   splits = {r.class_name: r.split for r in _records(source)}
-  assert splits == {"001.Black_footed_Albatross": "train",
-                    "002.Laysan_Albatross": "train",
-                    "151.Black_capped_Vireo": "test"}
+  assert splits == {
+    "001.Black_footed_Albatross": "train",
+    "002.Laysan_Albatross": "train",
+    "151.Black_capped_Vireo": "test",
+  }
   assert "1-150" in source.split_rule
 
 
@@ -105,22 +123,26 @@ def test_test_classes_file_overrides_default(tmp_path):
   make_cub(str(tmp_path / "data"))
   class_list = tmp_path / "mytest.txt"
   class_list.write_text("002.Laysan_Albatross\n")
-  records = _records(cub.load_cub(str(tmp_path / "data"),
-                                  test_classes_file=str(class_list)))
+  records = _records(
+    cub.load_cub(str(tmp_path / "data"), test_classes_file=str(class_list))
+  )
   assert {r.class_name for r in records if r.split == "test"} == {
-      "002.Laysan_Albatross"}
+    "002.Laysan_Albatross"
+  }
 
 
 def test_reed_archive_beside_cub_is_found_with_its_class_list(tmp_path):
   reed = tmp_path / "cvpr2016_cub"
   make_cub(str(tmp_path), text_dir_parent=str(reed))
   (reed / "trainvalclasses.txt").write_text(
-      "001.Black_footed_Albatross\n151.Black_capped_Vireo\n")
+    "001.Black_footed_Albatross\n151.Black_capped_Vireo\n"
+  )
   source = cub.load_cub(str(tmp_path))
   records = _records(source)
   assert len(records) == 6
   assert {r.class_name for r in records if r.split == "test"} == {
-      "002.Laysan_Albatross"}
+    "002.Laysan_Albatross"
+  }
   assert "trainvalclasses.txt" in source.split_rule
 
 
@@ -142,8 +164,10 @@ def test_bad_caption_files_are_reported_not_fatal(tmp_path):
   items = list(cub.load_cub(str(tmp_path)).items())
   issues = [i for i in items if isinstance(i, common.DataIssue)]
   assert [(i.reason, i.skips_example) for i in issues] == [
-      (common.MISSING_CAPTION_FILE, True), (common.EMPTY_CAPTION_FILE, True),
-      (common.CAPTION_NOT_UTF8, False)]
+    (common.MISSING_CAPTION_FILE, True),
+    (common.EMPTY_CAPTION_FILE, True),
+    (common.CAPTION_NOT_UTF8, False),
+  ]
   assert issues[0].path.endswith(stems[1] + ".txt")
   records = list(common.only_records(items))
   assert len(records) == 4
@@ -173,8 +197,9 @@ def test_missing_captions_dir_is_an_error(tmp_path):
 def test_malformed_index_file_names_file_and_line(tmp_path):
   root, _, _ = make_cub(str(tmp_path))
   _write(os.path.join(root, "image_class_labels.txt"), "1 1\nbroken\n")
-  with pytest.raises(common.LayoutError,
-                     match=r"image_class_labels.txt line 2"):
+  with pytest.raises(
+    common.LayoutError, match=r"image_class_labels.txt line 2"
+  ):
     cub.load_cub(str(tmp_path))
 
 
@@ -188,7 +213,9 @@ def test_bad_split_and_unknown_listed_class_are_errors(tmp_path):
     cub.load_cub(str(tmp_path), test_classes_file=str(class_list))
 
 
-@pytest.mark.parametrize("box,size,expected", [
+@pytest.mark.parametrize(
+  "box,size,expected",
+  [
     # Centre (50, 50), half-side int(0.75 * 20) = 15.
     ((40, 40, 20, 20), (200, 200), (35, 35, 65, 65)),
     # Clipped at the top-left corner: centre (30, 30), half-side 30.
@@ -200,7 +227,8 @@ def test_bad_split_and_unknown_listed_class_are_errors(tmp_path):
     # A box outside the image, or of zero size, keeps the whole image.
     ((500, 500, 10, 10), (100, 80), (0, 0, 100, 80)),
     ((5, 5, 0, 0), (100, 80), (0, 0, 100, 80)),
-])
+  ],
+)
 def test_crop_box(box, size, expected):
   assert cub.cub_crop_box(box, *size) == expected
 

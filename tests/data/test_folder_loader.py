@@ -3,14 +3,19 @@
 import os
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from sdn_tf.data import folder
 from sdn_tf.data import loader_common as common
 
-_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
-            ".bmp": "BMP"}
+_FORMATS = {
+  ".jpg": "JPEG",
+  ".jpeg": "JPEG",
+  ".png": "PNG",
+  ".webp": "WEBP",
+  ".bmp": "BMP",
+}
 
 
 def add_image(base, relpath, captions="a red square\n", seed=0):
@@ -32,7 +37,12 @@ def test_flat_folder_is_one_class(tmp_path):
   source = folder.load_folder(str(base), test_fraction=0.0)
   records = list(source.records())
   assert [r.example_id for r in records] == [
-      "img0.jpg", "img1.jpeg", "img2.png", "img3.webp", "img4.bmp"]
+    "img0.jpg",
+    "img1.jpeg",
+    "img2.png",
+    "img3.webp",
+    "img4.bmp",
+  ]
   assert {r.label for r in records} == {0}
   assert source.class_names == ("pics",)
   assert records[2].captions == ("one", "two 2")
@@ -49,22 +59,31 @@ def test_subfolders_are_classes_and_hidden_files_are_ignored(tmp_path):
   source = folder.load_folder(str(tmp_path))
   labels = {r.example_id: (r.label, r.class_name) for r in source.records()}
   root_name = os.path.basename(str(tmp_path))
-  assert labels == {"top.jpg": (0, root_name), "cats/a.jpg": (1, "cats"),
-                    "cats/deeper/b.png": (1, "cats"),
-                    "dogs/c.jpg": (2, "dogs")}
+  assert labels == {
+    "top.jpg": (0, root_name),
+    "cats/a.jpg": (1, "cats"),
+    "cats/deeper/b.png": (1, "cats"),
+    "dogs/c.jpg": (2, "dogs"),
+  }
 
 
 def test_hash_split_is_deterministic_and_follows_fraction(tmp_path):
   for i in range(40):
     add_image(str(tmp_path), f"im{i:02d}.png", seed=i)
-  splits = [r.split for r in folder.load_folder(
-      str(tmp_path), test_fraction=0.25).records()]
-  again = [r.split for r in folder.load_folder(
-      str(tmp_path), test_fraction=0.25).records()]
+  splits = [
+    r.split
+    for r in folder.load_folder(str(tmp_path), test_fraction=0.25).records()
+  ]
+  again = [
+    r.split
+    for r in folder.load_folder(str(tmp_path), test_fraction=0.25).records()
+  ]
   assert splits == again
   assert 3 <= splits.count("test") <= 17
-  assert {r.split for r in folder.load_folder(
-      str(tmp_path), test_fraction=1.0).records()} == {"test"}
+  assert {
+    r.split
+    for r in folder.load_folder(str(tmp_path), test_fraction=1.0).records()
+  } == {"test"}
   # The rule depends on the relative path only.
   assert folder.is_test("im00.png", 0.25) == (splits[0] == "test")
 
@@ -76,14 +95,16 @@ def test_missing_and_empty_caption_files_are_reported(tmp_path):
   items = list(folder.load_folder(str(tmp_path)).items())
   issues = [i for i in items if isinstance(i, common.DataIssue)]
   assert [(i.reason, os.path.basename(i.path)) for i in issues] == [
-      (common.MISSING_CAPTION_FILE, "a.txt"),
-      (common.EMPTY_CAPTION_FILE, "b.txt")]
+    (common.MISSING_CAPTION_FILE, "a.txt"),
+    (common.EMPTY_CAPTION_FILE, "b.txt"),
+  ]
   assert [r.example_id for r in common.only_records(items)] == ["c.jpg"]
 
 
 def test_errors(tmp_path):
-  with pytest.raises(common.LayoutError,
-                     match="does not look like a folder of captioned images"):
+  with pytest.raises(
+    common.LayoutError, match="does not look like a folder of captioned images"
+  ):
     folder.load_folder(str(tmp_path))
   with pytest.raises(common.LayoutError, match="does not exist"):
     folder.load_folder(str(tmp_path / "nope"))

@@ -3,9 +3,9 @@
 import io
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from sdn_tf.data import input_pipeline
 from sdn_tf.data.records import schema
@@ -14,7 +14,7 @@ RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 SIZE = 8  # output side R
 NUM_PLAIN = 7
 NOISE = np.random.default_rng(0).integers(0, 256, (30, 40, 3), np.uint8)
-NOISE_BOX = (29.0, 1.0, 9.0, 13.0)   # a crop clipped on two sides
+NOISE_BOX = (29.0, 1.0, 9.0, 13.0)  # a crop clipped on two sides
 
 
 def _encode(pixels: np.ndarray, fmt: str) -> bytes:
@@ -30,7 +30,7 @@ def _solid(height, width, colour):
 def _half_and_half(height=16, width=20):
   """Left half red, right half blue: shows whether an image was flipped."""
   pixels = _solid(height, width, BLUE)
-  pixels[:, :width // 2] = RED
+  pixels[:, : width // 2] = RED
   return pixels
 
 
@@ -40,18 +40,21 @@ def _box_image(height, width, box, colour):
   half = int(0.75 * max(w, h))
   cx, cy = int(x + w / 2), int(y + h / 2)
   pixels = _solid(height, width, BLUE)
-  pixels[max(0, cy - half):min(height, cy + half),
-         max(0, cx - half):min(width, cx + half)] = colour
+  pixels[
+    max(0, cy - half) : min(height, cy + half),
+    max(0, cx - half) : min(width, cx + half),
+  ] = colour
   return pixels
 
 
 def _example(example_id, label, captions, encoded, box=None, embeddings=None):
   feature = {
-      schema.IMAGE_ENCODED: _bytes([encoded]),
-      schema.IMAGE_ID: _bytes([example_id.encode()]),
-      schema.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(
-          value=[label])),
-      schema.CAPTIONS: _bytes([c.encode() for c in captions]),
+    schema.IMAGE_ENCODED: _bytes([encoded]),
+    schema.IMAGE_ID: _bytes([example_id.encode()]),
+    schema.LABEL: tf.train.Feature(
+      int64_list=tf.train.Int64List(value=[label])
+    ),
+    schema.CAPTIONS: _bytes([c.encode() for c in captions]),
   }
   if box is not None:
     feature[schema.IMAGE_BOX] = _floats(box)
@@ -86,19 +89,37 @@ def plain_dir(tmp_path_factory):
   directory = tmp_path_factory.mktemp("plain")
   halves = _half_and_half()
   examples = [
-      _example(f"img{i}", i % 2, _captions(f"img{i}"),
-               _encode(halves, "PNG" if i % 2 else "JPEG"))
-      for i in range(4)]
-  examples.append(_example(
-      "boxed", 0, _captions("boxed"),
+    _example(
+      f"img{i}",
+      i % 2,
+      _captions(f"img{i}"),
+      _encode(halves, "PNG" if i % 2 else "JPEG"),
+    )
+    for i in range(4)
+  ]
+  examples.append(
+    _example(
+      "boxed",
+      0,
+      _captions("boxed"),
       _encode(_box_image(40, 48, (20, 12, 8, 6), RED), "PNG"),
-      box=(20, 12, 8, 6)))
-  examples.append(_example(      # square clipped at the top-left corner
-      "corner", 1, _captions("corner"),
+      box=(20, 12, 8, 6),
+    )
+  )
+  examples.append(
+    _example(  # square clipped at the top-left corner
+      "corner",
+      1,
+      _captions("corner"),
       _encode(_box_image(30, 30, (0, 1, 10, 4), GREEN), "PNG"),
-      box=(0, 1, 10, 4)))
-  examples.append(_example(
-      "noise", 0, _captions("noise"), _encode(NOISE, "PNG"), box=NOISE_BOX))
+      box=(0, 1, 10, 4),
+    )
+  )
+  examples.append(
+    _example(
+      "noise", 0, _captions("noise"), _encode(NOISE, "PNG"), box=NOISE_BOX
+    )
+  )
   _write_shards(directory, "train", [examples[0::2], examples[1::2]])
   (directory / schema.METADATA_FILE).write_text('{"num_train": 7}')
   return directory
@@ -112,21 +133,29 @@ def embedding_dir(tmp_path_factory):
   for k in range(2):
     example_id = f"emb{k}"
     rows = np.array([np.full(5, 10 * k + i) for i in range(4)], np.float32)
-    examples.append(_example(
-        example_id, k, _captions(example_id, 4),
-        _encode(_solid(12, 12, GREEN), "PNG"), embeddings=rows))
+    examples.append(
+      _example(
+        example_id,
+        k,
+        _captions(example_id, 4),
+        _encode(_solid(12, 12, GREEN), "PNG"),
+        embeddings=rows,
+      )
+    )
   _write_shards(directory, "train", [examples])
   return directory
 
 
 def _take(dataset, count):
-  return [{k: v.numpy() for k, v in batch.items()}
-          for batch in dataset.take(count)]
+  return [
+    {k: v.numpy() for k, v in batch.items()} for batch in dataset.take(count)
+  ]
 
 
 def _dataset(data_dir, **kwargs):
-  args = dict(global_batch_size=2, image_size=SIZE, training=False,
-              deterministic=True)
+  args = dict(
+    global_batch_size=2, image_size=SIZE, training=False, deterministic=True
+  )
   args.update(kwargs)
   return input_pipeline.make_dataset(str(data_dir), "train", **args)
 
@@ -137,7 +166,7 @@ def test_shapes_dtypes_and_ranges(plain_dir):
     assert batch["image"].shape == (4, SIZE, SIZE, 3)
     assert batch["image"].dtype == np.float32
     assert 0 <= batch["image"].min() and batch["image"].max() <= 255
-    assert batch["image"].max() > 1   # 0..255, not 0..1
+    assert batch["image"].max() > 1  # 0..255, not 0..1
     assert batch["caption"].shape == (4,) and batch["caption"].dtype == object
     assert batch["label"].dtype == np.int32 and batch["id"].shape == (4,)
     assert "embedding" not in batch
@@ -150,18 +179,24 @@ def test_caption_is_one_of_the_images_captions(plain_dir):
 
 
 def _images_by_id(dataset):
-  return {example_id.decode(): image for batch in _take(dataset, 100)
-          for example_id, image in zip(batch["id"], batch["image"])}
+  return {
+    example_id.decode(): image
+    for batch in _take(dataset, 100)
+    for example_id, image in zip(batch["id"], batch["image"])
+  }
 
 
 def test_box_crop_fills_the_output(plain_dir):
   images = _images_by_id(_dataset(plain_dir, drop_remainder=False))
-  np.testing.assert_array_equal(images["boxed"],
-                                np.broadcast_to(RED, (SIZE, SIZE, 3)))
-  np.testing.assert_array_equal(images["corner"],
-                                np.broadcast_to(GREEN, (SIZE, SIZE, 3)))
+  np.testing.assert_array_equal(
+    images["boxed"], np.broadcast_to(RED, (SIZE, SIZE, 3))
+  )
+  np.testing.assert_array_equal(
+    images["corner"], np.broadcast_to(GREEN, (SIZE, SIZE, 3))
+  )
   uncropped = _images_by_id(
-      _dataset(plain_dir, drop_remainder=False, crop_to_box=False))
+    _dataset(plain_dir, drop_remainder=False, crop_to_box=False)
+  )
   assert uncropped["boxed"][..., 2].max() == 255  # blue surroundings are back
 
 
@@ -199,8 +234,13 @@ def test_drop_remainder_gives_static_full_batches(plain_dir):
 
 def test_deterministic_mode_repeats_itself(plain_dir):
   def run(seed):
-    return [(b["id"].tolist(), b["caption"].tolist()) for b in _take(
-        _dataset(plain_dir, training=True, flip=True, seed=seed), 8)]
+    return [
+      (b["id"].tolist(), b["caption"].tolist())
+      for b in _take(
+        _dataset(plain_dir, training=True, flip=True, seed=seed), 8
+      )
+    ]
+
   assert run(3) == run(3)
   assert run(3) != run(4)
 
@@ -209,8 +249,9 @@ def test_embedding_matches_the_chosen_caption(embedding_dir):
   dataset = _dataset(embedding_dir, training=True)
   assert dataset.element_spec["embedding"].shape == (2, 5)
   for batch in _take(dataset, 6):
-    for example_id, caption, row in zip(batch["id"], batch["caption"],
-                                        batch["embedding"]):
+    for example_id, caption, row in zip(
+      batch["id"], batch["caption"], batch["embedding"]
+    ):
       k = int(example_id.decode()[-1])
       i = int(caption.decode().split()[-1])
       np.testing.assert_array_equal(row, np.full(5, 10 * k + i))
@@ -218,27 +259,35 @@ def test_embedding_matches_the_chosen_caption(embedding_dir):
 
 def test_all_captions_yields_every_pair(embedding_dir):
   dataset = _dataset(embedding_dir, all_captions=True, global_batch_size=1)
-  pairs = [(b["caption"][0].decode(), float(b["embedding"][0, 0]))
-           for b in _take(dataset, 100)]
+  pairs = [
+    (b["caption"][0].decode(), float(b["embedding"][0, 0]))
+    for b in _take(dataset, 100)
+  ]
   assert len(pairs) == 8
   assert pairs[5] == ("emb1 caption 1", 11.0)
 
 
-@pytest.mark.parametrize("dir_name,num_examples", [
-    ("plain_dir", NUM_PLAIN),      # 2 shards: each pipeline reads one file
-    ("embedding_dir", 2),          # 1 shard: pipelines split the records
-])
+@pytest.mark.parametrize(
+  "dir_name,num_examples",
+  [
+    ("plain_dir", NUM_PLAIN),  # 2 shards: each pipeline reads one file
+    ("embedding_dir", 2),  # 1 shard: pipelines split the records
+  ],
+)
 def test_input_context_shards_disjointly(dir_name, num_examples, request):
   data_dir = request.getfixturevalue(dir_name)
   seen = []
   for pipeline_id in range(2):
     context = tf.distribute.InputContext(
-        num_input_pipelines=2, input_pipeline_id=pipeline_id,
-        num_replicas_in_sync=2)
-    dataset = _dataset(data_dir, global_batch_size=2, input_context=context,
-                       drop_remainder=False)
+      num_input_pipelines=2,
+      input_pipeline_id=pipeline_id,
+      num_replicas_in_sync=2,
+    )
+    dataset = _dataset(
+      data_dir, global_batch_size=2, input_context=context, drop_remainder=False
+    )
     batches = _take(dataset, 100)
-    assert {len(b["id"]) for b in batches} == {1}   # per replica: 2 / 2
+    assert {len(b["id"]) for b in batches} == {1}  # per replica: 2 / 2
     seen.append({i for b in batches for i in b["id"].tolist()})
   assert not seen[0] & seen[1]
   assert len(seen[0] | seen[1]) == num_examples
@@ -261,6 +310,9 @@ def test_cache_keeps_the_first_epoch(plain_dir):
   # Later epochs differ: the cache freezes the shard order of the first one.
   def run(cache):
     dataset = _dataset(plain_dir, training=True, cache=cache)
-    return [(b["id"].tolist(), b["caption"].tolist(), b["image"].sum())
-            for b in _take(dataset, NUM_PLAIN // 2)]
+    return [
+      (b["id"].tolist(), b["caption"].tolist(), b["image"].sum())
+      for b in _take(dataset, NUM_PLAIN // 2)
+    ]
+
   assert run(cache=True) == run(cache=False)

@@ -7,8 +7,8 @@ files; the loaders themselves are tested in test_*_loader.py.
 import os
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from sdn_tf.data import layouts
 from sdn_tf.data import loader_common as common
@@ -31,23 +31,34 @@ def _captioned_folder(base):
 
 def test_registry_names():
   assert set(layouts.dataset_names()) == {
-      "cub", "oxford102", "stackgan", "folder", "shapes"}
+    "cub",
+    "oxford102",
+    "stackgan",
+    "folder",
+    "shapes",
+  }
   assert layouts.loader_options("folder") == ("test_fraction",)
   assert layouts.loader_options("shapes") == ()
 
 
-@pytest.mark.parametrize("markers,expected", [
+@pytest.mark.parametrize(
+  "markers,expected",
+  [
     (["train/filenames.pickle", "test/filenames.pickle"], "stackgan"),
     # An explicit id: "-k 'not shapes'" deselects the generator's own tests.
-    pytest.param(["images.txt", "attributes.jsonl"], "shapes",
-                 id="builtin-generated"),
+    pytest.param(
+      ["images.txt", "attributes.jsonl"], "shapes", id="builtin-generated"
+    ),
     (["CUB_200_2011/images.txt"], "cub"),
     (["images.txt"], "cub"),
-    (["jpg/image_00001.jpg", "text_c10/class_00001/image_00001.txt"],
-     "oxford102"),
+    (
+      ["jpg/image_00001.jpg", "text_c10/class_00001/image_00001.txt"],
+      "oxford102",
+    ),
     (["cats/a.jpg", "cats/a.txt"], "folder"),
     (["notes.txt", "a.jpg"], None),
-])
+  ],
+)
 def test_detect_layout(tmp_path, markers, expected):
   _touch(str(tmp_path), *markers)
   assert layouts.detect_layout(str(tmp_path)) == expected
@@ -55,8 +66,13 @@ def test_detect_layout(tmp_path, markers, expected):
 
 def test_load_dataset_passes_options_and_ignores_none(tmp_path):
   _captioned_folder(str(tmp_path))
-  source = layouts.load_dataset("folder", str(tmp_path), test_fraction=1.0,
-                                split=None, test_classes_file=None)
+  source = layouts.load_dataset(
+    "folder",
+    str(tmp_path),
+    test_fraction=1.0,
+    split=None,
+    test_classes_file=None,
+  )
   assert [r.split for r in source.records()] == ["test"]
 
 
@@ -68,9 +84,11 @@ def test_auto_detects(tmp_path):
 def test_unknown_dataset_and_foreign_option(tmp_path):
   with pytest.raises(common.DatasetError, match=r"--dataset=coco is not one"):
     layouts.load_dataset("coco", str(tmp_path))
-  with pytest.raises(common.DatasetError,
-                     match=r"--split does not apply to --dataset=folder "
-                     r"\(it takes --test_fraction\)"):
+  with pytest.raises(
+    common.DatasetError,
+    match=r"--split does not apply to --dataset=folder "
+    r"\(it takes --test_fraction\)",
+  ):
     layouts.load_dataset("folder", str(tmp_path), split="official")
 
 
@@ -85,17 +103,20 @@ def test_mismatch_names_expectation_and_suggests_the_detected_layout(tmp_path):
   with pytest.raises(common.LayoutError) as e:
     layouts.load_dataset("cub", str(tmp_path))
   message = str(e.value)
-  assert message.startswith(f"--data_dir={tmp_path} does not look like "
-                            f"CUB-200-2011: expected images.txt and images/ "
-                            f"(or CUB_200_2011/images.txt)")
+  assert message.startswith(
+    f"--data_dir={tmp_path} does not look like "
+    f"CUB-200-2011: expected images.txt and images/ "
+    f"(or CUB_200_2011/images.txt)"
+  )
   assert message.endswith("it looks like --dataset=folder")
   assert "\n" not in message
 
 
 def test_layout_matching_none(tmp_path):
   _touch(str(tmp_path), "readme.md")
-  with pytest.raises(common.LayoutError,
-                     match="matches none of the known layouts"):
+  with pytest.raises(
+    common.LayoutError, match="matches none of the known layouts"
+  ):
     layouts.load_dataset("auto", str(tmp_path))
   with pytest.raises(common.LayoutError) as e:
     layouts.load_dataset("oxford102", str(tmp_path))

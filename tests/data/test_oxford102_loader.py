@@ -3,15 +3,19 @@
 import os
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from sdn_tf.data import loader_common as common
 from sdn_tf.data import oxford102
 
 # image number -> class folder holding its captions; image 5 has none.
-CAPTIONED = {1: "class_00001", 2: "class_00001", 3: "class_00002",
-             4: "class_00083"}
+CAPTIONED = {
+  1: "class_00001",
+  2: "class_00001",
+  3: "class_00002",
+  4: "class_00083",
+}
 UNCAPTIONED = 5
 
 
@@ -41,8 +45,11 @@ def test_records_take_class_from_caption_folder(tmp_path):
   records = list(source.records())
   assert source.class_names == ("class_00001", "class_00002", "class_00083")
   assert [r.example_id for r in records] == [
-      "jpg/image_00001", "jpg/image_00002", "jpg/image_00003",
-      "jpg/image_00004"]
+    "jpg/image_00001",
+    "jpg/image_00002",
+    "jpg/image_00003",
+    "jpg/image_00004",
+  ]
   assert [r.label for r in records] == [0, 0, 1, 2]
   assert records[2].class_name == "class_00002"
   assert records[0].captions == ("a flower number 1", "its petals are red")
@@ -54,14 +61,21 @@ def test_default_split_puts_classes_above_82_in_test(tmp_path):
   make_flowers(str(tmp_path))
   source = oxford102.load_oxford102(str(tmp_path))
   assert [r.split for r in source.records()] == [
-      "train", "train", "train", "test"]
+    "train",
+    "train",
+    "train",
+    "test",
+  ]
   assert "class_00082" in source.split_rule
 
 
 def test_image_without_captions_is_reported(tmp_path):
   make_flowers(str(tmp_path))
-  issues = [i for i in oxford102.load_oxford102(str(tmp_path)).items()
-            if isinstance(i, common.DataIssue)]
+  issues = [
+    i
+    for i in oxford102.load_oxford102(str(tmp_path)).items()
+    if isinstance(i, common.DataIssue)
+  ]
   assert len(issues) == 1
   assert issues[0].reason == common.MISSING_CAPTION_FILE
   assert issues[0].path.endswith("image_00005.jpg")
@@ -73,7 +87,11 @@ def test_reed_class_list_in_data_dir_is_used(tmp_path):
   (tmp_path / "testclasses.txt").write_text("2\n")
   source = oxford102.load_oxford102(str(tmp_path))
   assert [r.split for r in source.records()] == [
-      "train", "train", "test", "train"]
+    "train",
+    "train",
+    "test",
+    "train",
+  ]
   assert "testclasses.txt" in source.split_rule
 
 
@@ -81,8 +99,11 @@ def test_explicit_class_list_and_unknown_class(tmp_path):
   make_flowers(str(tmp_path))
   listed = tmp_path / "mine.txt"
   listed.write_text("class_00001\n")
-  records = list(oxford102.load_oxford102(
-      str(tmp_path), test_classes_file=str(listed)).records())
+  records = list(
+    oxford102.load_oxford102(
+      str(tmp_path), test_classes_file=str(listed)
+    ).records()
+  )
   assert [r.split for r in records] == ["test", "test", "train", "train"]
   listed.write_text("class_00099\n")
   with pytest.raises(common.LayoutError, match="class_00099"):
@@ -90,9 +111,11 @@ def test_explicit_class_list_and_unknown_class(tmp_path):
 
 
 def test_wrong_layout_and_missing_dir(tmp_path):
-  with pytest.raises(common.LayoutError,
-                     match=r"does not look like Oxford-102 flowers: expected "
-                     r"jpg/ and text_c10/"):
+  with pytest.raises(
+    common.LayoutError,
+    match=r"does not look like Oxford-102 flowers: expected "
+    r"jpg/ and text_c10/",
+  ):
     oxford102.load_oxford102(str(tmp_path))
   with pytest.raises(common.LayoutError, match="does not exist"):
     oxford102.load_oxford102(str(tmp_path / "missing"))

@@ -10,16 +10,18 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 SCRIPT = os.path.join("tools", "prepare_dataset.py")
 
 
-def make_folder(base, captions=("a red square", "a blue circle", "a tiny dot",
-                                None)):
+def make_folder(
+  base, captions=("a red square", "a blue circle", "a tiny dot", None)
+):
   """Writes one 24 x 24 PNG per entry; None means no caption file."""
   os.makedirs(base, exist_ok=True)
   for i, caption in enumerate(captions):
@@ -33,17 +35,27 @@ def make_folder(base, captions=("a red square", "a blue circle", "a tiny dot",
 
 def run_tool(*args):
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  return subprocess.run([sys.executable, SCRIPT, *args], cwd=REPO_ROOT,
-                        env=env, capture_output=True, text=True, timeout=300,
-                        check=False)
+  return subprocess.run(
+    [sys.executable, SCRIPT, *args],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
 
 
 def test_good_run_writes_a_prepared_data_set(tmp_path):
   data = make_folder(tmp_path / "pics")
   out = tmp_path / "prepared"
-  result = run_tool("--dataset=folder", f"--data_dir={data}",
-                    f"--out_dir={out}", "--test_fraction=0",
-                    "--examples_per_shard=2")
+  result = run_tool(
+    "--dataset=folder",
+    f"--data_dir={data}",
+    f"--out_dir={out}",
+    "--test_fraction=0",
+    "--examples_per_shard=2",
+  )
   assert result.returncode == 0, result.stderr
   assert "Traceback" not in result.stderr
   assert "3/4 images" in result.stderr or "4/4 images" in result.stderr
@@ -61,22 +73,42 @@ def test_good_run_writes_a_prepared_data_set(tmp_path):
   assert (out / "train-00001-of-00002.tfrecord").is_file()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--dataset=folder", "--data_dir={tmp}/nowhere"],
-     "--data_dir={tmp}/nowhere does not exist"),
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    (
+      ["--dataset=folder", "--data_dir={tmp}/nowhere"],
+      "--data_dir={tmp}/nowhere does not exist",
+    ),
     (["--dataset=coco", "--data_dir={data}"], "--dataset=coco"),
-    (["--dataset=cub", "--data_dir={data}"],
-     "does not look like CUB-200-2011: expected images.txt and images/"),
-    (["--dataset=folder", "--data_dir={data}", "--split=official"],
-     "--split does not apply to --dataset=folder"),
-    (["--dataset=folder", "--data_dir={data}", "--strict"],
-     "--strict: missing caption file: {data}/im3.txt"),
-    (["--dataset=folder", "--data_dir={data}", "--num_shards=2",
-      "--examples_per_shard=3"], "cannot both be set"),
-    (["--dataset=folder", "--data_dir={data}", "--test_fraction=2"],
-     "--test_fraction"),
+    (
+      ["--dataset=cub", "--data_dir={data}"],
+      "does not look like CUB-200-2011: expected images.txt and images/",
+    ),
+    (
+      ["--dataset=folder", "--data_dir={data}", "--split=official"],
+      "--split does not apply to --dataset=folder",
+    ),
+    (
+      ["--dataset=folder", "--data_dir={data}", "--strict"],
+      "--strict: missing caption file: {data}/im3.txt",
+    ),
+    (
+      [
+        "--dataset=folder",
+        "--data_dir={data}",
+        "--num_shards=2",
+        "--examples_per_shard=3",
+      ],
+      "cannot both be set",
+    ),
+    (
+      ["--dataset=folder", "--data_dir={data}", "--test_fraction=2"],
+      "--test_fraction",
+    ),
     (["--data_dir={data}"], "--dataset"),
-])
+  ],
+)
 def test_bad_runs_fail_with_one_line_and_no_traceback(tmp_path, args, message):
   data = make_folder(tmp_path / "pics", captions=("a", "b", "c", None))
   fill = {"tmp": str(tmp_path), "data": data}

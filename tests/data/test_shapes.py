@@ -16,17 +16,30 @@ import pytest
 
 from sdn_tf.data import shapes
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+_REPO_ROOT = os.path.dirname(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 _NUM_TRAIN = 40
 _NUM_TEST = 40  # At least 32, so that every class appears.
 _SEED = 7
 
 
-def _write(out_dir, num_train=_NUM_TRAIN, num_test=_NUM_TEST, image_size=64,
-           seed=_SEED, **kwargs):
-  shapes.write_dataset(str(out_dir), num_train=num_train, num_test=num_test,
-                       image_size=image_size, seed=seed, **kwargs)
+def _write(
+  out_dir,
+  num_train=_NUM_TRAIN,
+  num_test=_NUM_TEST,
+  image_size=64,
+  seed=_SEED,
+  **kwargs,
+):
+  shapes.write_dataset(
+    str(out_dir),
+    num_train=num_train,
+    num_test=num_test,
+    image_size=image_size,
+    seed=seed,
+    **kwargs,
+  )
   return str(out_dir)
 
 
@@ -65,8 +78,12 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dataset_128(tmp_path_factory):
-  return _write(tmp_path_factory.mktemp("shapes128") / "a", num_train=8,
-                num_test=32, image_size=128)
+  return _write(
+    tmp_path_factory.mktemp("shapes128") / "a",
+    num_train=8,
+    num_test=32,
+    image_size=128,
+  )
 
 
 # ---------------------------------------------------------------------------
@@ -77,18 +94,30 @@ def dataset_128(tmp_path_factory):
 def test_tables_match_spec():
   assert shapes.SHAPES == ("circle", "square", "triangle", "cross")
   assert shapes.COLOURS == {
-      "red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220),
-      "yellow": (230, 210, 40), "purple": (150, 60, 200),
-      "orange": (240, 140, 30), "cyan": (40, 200, 210),
-      "white": (240, 240, 240)}
+    "red": (220, 40, 40),
+    "green": (40, 180, 60),
+    "blue": (40, 80, 220),
+    "yellow": (230, 210, 40),
+    "purple": (150, 60, 200),
+    "orange": (240, 140, 30),
+    "cyan": (40, 200, 210),
+    "white": (240, 240, 240),
+  }
   assert shapes.BACKGROUNDS == {"black": (20, 20, 20), "gray": (110, 110, 110)}
   assert shapes.SIZES == {"small": 0.25, "large": 0.5}
   assert shapes.POSITIONS == {
-      "center": (0.5, 0.5), "left": (0.25, 0.5), "right": (0.75, 0.5),
-      "top": (0.5, 0.25), "bottom": (0.5, 0.75)}
+    "center": (0.5, 0.5),
+    "left": (0.25, 0.5),
+    "right": (0.75, 0.5),
+    "top": (0.5, 0.25),
+    "bottom": (0.5, 0.75),
+  }
   assert set(shapes.HELD_OUT_PAIRS) == {
-      ("triangle", "purple"), ("circle", "orange"), ("square", "cyan"),
-      ("cross", "yellow")}
+    ("triangle", "purple"),
+    ("circle", "orange"),
+    ("square", "cyan"),
+    ("cross", "yellow"),
+  }
   assert shapes.POSITION_JITTER == 0.04
 
 
@@ -107,13 +136,19 @@ def test_class_list():
 def test_phrase_tables_are_unambiguous():
   # Every phrase maps back to exactly one value, and no attribute word hides
   # inside template text.
-  tables = [shapes.SIZE_PHRASES, shapes.POSITION_PHRASES,
-            shapes.BACKGROUND_WORDS]
+  tables = [
+    shapes.SIZE_PHRASES,
+    shapes.POSITION_PHRASES,
+    shapes.BACKGROUND_WORDS,
+  ]
   for table in tables:
     for value, phrases in table.items():
       for phrase in phrases:
-        owners = {v for v, ps in table.items() if any(
-            re.search(rf"\b{re.escape(p)}\b", phrase) for p in ps)}
+        owners = {
+          v
+          for v, ps in table.items()
+          if any(re.search(rf"\b{re.escape(p)}\b", phrase) for p in ps)
+        }
         assert owners == {value}, phrase
   assert len(shapes.CAPTION_TEMPLATES) >= 10
   for template in shapes.CAPTION_TEMPLATES:
@@ -121,7 +156,8 @@ def test_phrase_tables_are_unambiguous():
     words = set(re.findall(r"[a-z]+", literal))
     attribute_words = set(shapes.SHAPES) | set(shapes.COLOURS)
     for phrases in list(shapes.SIZE_PHRASES.values()) + list(
-        shapes.BACKGROUND_WORDS.values()):
+      shapes.BACKGROUND_WORDS.values()
+    ):
       attribute_words |= set(phrases)
     assert not words & attribute_words, template
     assert "{colour}" in template and "{shape}" in template
@@ -179,14 +215,17 @@ def test_refuses_foreign_non_empty_dir(tmp_path):
   assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("kwargs, arg", [
+@pytest.mark.parametrize(
+  "kwargs, arg",
+  [
     ({"num_train": -1}, "num_train"),
     ({"num_test": -1}, "num_test"),
     ({"num_test": 31}, "num_test"),
     ({"image_size": 48}, "image_size"),
     ({"image_size": 0}, "image_size"),
     ({"seed": -1}, "seed"),
-])
+  ],
+)
 def test_bad_arguments(tmp_path, kwargs, arg):
   with pytest.raises(shapes.ShapesArgumentError) as e:
     _write(tmp_path / "a", **kwargs)
@@ -256,8 +295,9 @@ def _object_mask(image, row):
   pixels = image.astype(np.float64)
   obj = np.asarray(shapes.COLOURS[row["colour"]], np.float64)
   bg = np.asarray(shapes.BACKGROUNDS[row["background"]], np.float64)
-  return (np.linalg.norm(pixels - obj, axis=-1)
-          < np.linalg.norm(pixels - bg, axis=-1))
+  return np.linalg.norm(pixels - obj, axis=-1) < np.linalg.norm(
+    pixels - bg, axis=-1
+  )
 
 
 def _soft_coverage(image, row):
@@ -270,8 +310,13 @@ def _soft_coverage(image, row):
 def _erode(mask):
   """Pixels whose 4-neighbours are all in `mask` (fully covered pixels)."""
   padded = np.pad(mask, 1)
-  return (mask & padded[:-2, 1:-1] & padded[2:, 1:-1]
-          & padded[1:-1, :-2] & padded[1:-1, 2:])
+  return (
+    mask
+    & padded[:-2, 1:-1]
+    & padded[2:, 1:-1]
+    & padded[1:-1, :-2]
+    & padded[1:-1, 2:]
+  )
 
 
 def _mask_centroid(mask):
@@ -301,16 +346,18 @@ def _check_pixels(root, row, image_size):
   # the pixels' centroid where the geometry puts it.
   nominal = np.asarray(shapes.POSITIONS[row["position"]]) * r
   assert np.abs(np.asarray(row["centre"]) - nominal).max() <= (
-      shapes.POSITION_JITTER * r + 1e-3)
+    shapes.POSITION_JITTER * r + 1e-3
+  )
   expected_centroid = shapes.object_centroid(
-      row["shape"], row["centre"], row["extent"])
+    row["shape"], row["centre"], row["extent"]
+  )
   np.testing.assert_allclose(row["centroid"], expected_centroid, atol=2e-3)
-  np.testing.assert_allclose(_mask_centroid(mask), expected_centroid,
-                             atol=0.75)
+  np.testing.assert_allclose(_mask_centroid(mask), expected_centroid, atol=0.75)
   # Size: the extent is the named size's, the area the shape's geometry.
   size_frac = shapes.SIZES[row["size"]]
   assert abs(row["extent"] / r - size_frac) <= (
-      size_frac * shapes.EXTENT_JITTER + 1e-3)
+    size_frac * shapes.EXTENT_JITTER + 1e-3
+  )
   area = shapes.object_area(row["shape"], row["extent"])
   assert abs(row["area"] - area) <= 1e-4 * area
   # Soft coverage from the recorded colours: unbiased under the noise, so
@@ -324,7 +371,7 @@ def _check_pixels(root, row, image_size):
     border = np.ones_like(mask)
     border[1:-1, 1:-1] = False
     assert not (mask & border).any(), row
-  return coverage.sum() / r ** 2
+  return coverage.sum() / r**2
 
 
 def test_pixels_match_attributes(dataset):
@@ -351,9 +398,16 @@ def test_coverage_area_matches_geometry():
   for shape in shapes.SHAPES:
     # Off the pixel grid, so that every shape has partly covered pixels.
     attrs = shapes.ShapeAttributes(
-        shape=shape, colour="red", size="large", position="center",
-        background="black", centre=(0.503, 0.507), extent=0.49,
-        object_rgb=(220, 40, 40), background_rgb=(20, 20, 20))
+      shape=shape,
+      colour="red",
+      size="large",
+      position="center",
+      background="black",
+      centre=(0.503, 0.507),
+      extent=0.49,
+      object_rgb=(220, 40, 40),
+      background_rgb=(20, 20, 20),
+    )
     cover = shapes.shape_coverage(attrs, 64)
     expected = shapes.object_area(shape, 0.49 * 64)
     assert abs(cover.sum() - expected) <= 0.02 * expected, shape
@@ -381,21 +435,32 @@ def test_attributes_do_not_depend_on_image_size():
 
 def _found(caption, table):
   """Values of `table` whose phrases occur in `caption` as whole words."""
-  return {value for value, phrases in table.items()
-          if any(re.search(rf"\b{re.escape(p)}\b", caption) for p in phrases)}
+  return {
+    value
+    for value, phrases in table.items()
+    if any(re.search(rf"\b{re.escape(p)}\b", caption) for p in phrases)
+  }
 
 
 def _template_regex(template):
   """A regex matching any filling of `template` (articles normalised)."""
   alternatives = {
-      "size": [p for ps in shapes.SIZE_PHRASES.values() for p in ps],
-      "colour": list(shapes.COLOURS),
-      "shape": list(shapes.SHAPES),
-      "pos": [p for ps in shapes.POSITION_PHRASES.values() for p in ps],
-      "bg": [f.format(w) for f in shapes.BACKGROUND_PHRASES
-             for ws in shapes.BACKGROUND_WORDS.values() for w in ws],
-      "bgn": [f.format(w) for f in shapes.BACKGROUND_NOUN_PHRASES
-              for ws in shapes.BACKGROUND_WORDS.values() for w in ws],
+    "size": [p for ps in shapes.SIZE_PHRASES.values() for p in ps],
+    "colour": list(shapes.COLOURS),
+    "shape": list(shapes.SHAPES),
+    "pos": [p for ps in shapes.POSITION_PHRASES.values() for p in ps],
+    "bg": [
+      f.format(w)
+      for f in shapes.BACKGROUND_PHRASES
+      for ws in shapes.BACKGROUND_WORDS.values()
+      for w in ws
+    ],
+    "bgn": [
+      f.format(w)
+      for f in shapes.BACKGROUND_NOUN_PHRASES
+      for ws in shapes.BACKGROUND_WORDS.values()
+      for w in ws
+    ],
   }
   parts = re.split(r"\{(\w+)\}", _normalise_articles(template))
   pattern = ""
@@ -424,7 +489,8 @@ def test_captions_describe_their_image(dataset):
       assert caption.isascii() and caption == caption.lower()
       assert caption.strip() == caption and "  " not in caption
       assert _template_regex(template).fullmatch(
-          _normalise_articles(caption)), (caption, template)
+        _normalise_articles(caption)
+      ), (caption, template)
       assert not re.search(r"\ba [aeiou]", caption), caption
       words = set(re.findall(r"[a-z]+", caption))
       assert words & set(shapes.COLOURS) == {row["colour"]}, caption
@@ -432,8 +498,9 @@ def test_captions_describe_their_image(dataset):
       size = _found(caption, shapes.SIZE_PHRASES)
       assert size == ({row["size"]} if "{size}" in template else set())
       position = _found(caption, shapes.POSITION_PHRASES)
-      assert position == ({row["position"]} if "{pos}" in template
-                          else set()), caption
+      assert position == (
+        {row["position"]} if "{pos}" in template else set()
+      ), caption
       background = _found(caption, shapes.BACKGROUND_WORDS)
       names_bg = "{bg}" in template or "{bgn}" in template
       assert background == ({row["background"]} if names_bg else set())
@@ -452,28 +519,37 @@ def test_captions_describe_their_image(dataset):
 
 def _run_cli(*args):
   return subprocess.run(
-      [sys.executable, os.path.join("tools", "make_shapes.py"), *args],
-      cwd=_REPO_ROOT, capture_output=True, text=True, timeout=120,
-      check=False)
+    [sys.executable, os.path.join("tools", "make_shapes.py"), *args],
+    cwd=_REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=120,
+    check=False,
+  )
 
 
 def test_cli_end_to_end(tmp_path):
   out = tmp_path / "cli"
-  result = _run_cli(f"--out_dir={out}", "--num_train=8", "--num_test=32",
-                    "--seed=3")
+  result = _run_cli(
+    f"--out_dir={out}", "--num_train=8", "--num_test=32", "--seed=3"
+  )
   assert result.returncode == 0, result.stderr
   assert "Traceback" not in result.stderr
   assert "32/32" not in result.stdout and "40/40" in result.stdout
   assert str(out) in result.stdout.splitlines()[-1]
   _check_layout(str(out), 8, 32, 64)
   assert _read_tree(str(out)) == _read_tree(
-      _write(tmp_path / "lib", num_train=8, num_test=32, seed=3))
+    _write(tmp_path / "lib", num_train=8, num_test=32, seed=3)
+  )
 
 
-@pytest.mark.parametrize("flag, name", [
+@pytest.mark.parametrize(
+  "flag, name",
+  [
     ("--image_size=48", "--image_size"),
     ("--num_train=-5", "--num_train"),
-])
+  ],
+)
 def test_cli_rejects_bad_flag(tmp_path, flag, name):
   result = _run_cli(f"--out_dir={tmp_path / 'x'}", flag)
   assert result.returncode != 0

@@ -10,23 +10,28 @@ import os
 import pickle
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from sdn_tf.data import loader_common as common
 from sdn_tf.data import stackgan
 
 EMBEDDING_SHAPE = (10, 16)  # captions per image, dim (StackGAN: 10 x 1024)
 BIRDS = {
-    "train": [("001.Caf\xe9_Bird/Cafe_Bird_0001", 1),
-              ("001.Caf\xe9_Bird/Cafe_Bird_0002", 1),
-              ("002.Laysan_Albatross/Laysan_Albatross_0002_1027", 2)],
-    "test": [("160.Black_throated_Blue_Warbler/Warbler_0001", 160)],
+  "train": [
+    ("001.Caf\xe9_Bird/Cafe_Bird_0001", 1),
+    ("001.Caf\xe9_Bird/Cafe_Bird_0002", 1),
+    ("002.Laysan_Albatross/Laysan_Albatross_0002_1027", 2),
+  ],
+  "test": [("160.Black_throated_Blue_Warbler/Warbler_0001", 160)],
 }
 FLOWERS = {
-    "train": [("jpg/image_00001", 5), ("jpg/image_00002", 5),
-              ("jpg/image_00003", 9)],
-    "test": [("jpg/image_00004", 77)],
+  "train": [
+    ("jpg/image_00001", 5),
+    ("jpg/image_00002", 5),
+    ("jpg/image_00003", 9),
+  ],
+  "test": [("jpg/image_00004", 77)],
 }
 
 
@@ -60,9 +65,9 @@ def make_pickles(base, entries, embeddings=True):
     with open(os.path.join(split_dir, "class_info.pickle"), "wb") as f:
       pickle.dump([class_id for _, class_id in rows], f, protocol=2)
     if embeddings:
-      values = np.arange(len(rows) * np.prod(EMBEDDING_SHAPE),
-                         dtype=np.float32).reshape((len(rows),) +
-                                                   EMBEDDING_SHAPE)
+      values = np.arange(
+        len(rows) * np.prod(EMBEDDING_SHAPE), dtype=np.float32
+      ).reshape((len(rows),) + EMBEDDING_SHAPE)
       with open(os.path.join(split_dir, stackgan.EMBEDDINGS), "wb") as f:
         pickle.dump(values, f, protocol=2)
 
@@ -73,8 +78,10 @@ def make_birds(base, text_dir="text_c10", embeddings=True):
   index, boxes = [], []
   for i, (name, _) in enumerate(BIRDS["train"] + BIRDS["test"], start=1):
     _save_image(os.path.join(cub_dir, "images", name + ".jpg"), i)
-    _write(os.path.join(base, text_dir, name + ".txt"),
-           "".join(f"bird {i} caption {c}\n" for c in range(10)))
+    _write(
+      os.path.join(base, text_dir, name + ".txt"),
+      "".join(f"bird {i} caption {c}\n" for c in range(10)),
+    )
     index.append(f"{i} {name}.jpg")
     boxes.append(f"{i} {i}.0 1.0 5.0 6.0")
   _write(os.path.join(cub_dir, "images.txt"), "\n".join(index))
@@ -85,9 +92,15 @@ def make_flowers(base):
   make_pickles(base, FLOWERS)
   for i, (name, class_id) in enumerate(FLOWERS["train"] + FLOWERS["test"]):
     _save_image(os.path.join(base, name + ".jpg"), i)
-    _write(os.path.join(base, "text_c10", f"class_{class_id:05d}",
-                        os.path.basename(name) + ".txt"),
-           "".join(f"flower {i} caption {c}\n" for c in range(10)))
+    _write(
+      os.path.join(
+        base,
+        "text_c10",
+        f"class_{class_id:05d}",
+        os.path.basename(name) + ".txt",
+      ),
+      "".join(f"flower {i} caption {c}\n" for c in range(10)),
+    )
 
 
 def test_python2_pickles_need_latin1(tmp_path):
@@ -95,8 +108,10 @@ def test_python2_pickles_need_latin1(tmp_path):
   path = tmp_path / "train" / "filenames.pickle"
   with pytest.raises(UnicodeDecodeError):
     pickle.loads(path.read_bytes())
-  assert pickle.loads(path.read_bytes(), encoding="latin1")[0] == (
-      BIRDS["train"][0][0])
+  assert (
+    pickle.loads(path.read_bytes(), encoding="latin1")[0]
+    == (BIRDS["train"][0][0])
+  )
 
 
 def test_birds_records(tmp_path):
@@ -104,10 +119,13 @@ def test_birds_records(tmp_path):
   source = stackgan.load_stackgan(str(tmp_path))
   records = list(source.records())
   assert source.class_names == (
-      "001.Caf\xe9_Bird", "002.Laysan_Albatross",
-      "160.Black_throated_Blue_Warbler")
+    "001.Caf\xe9_Bird",
+    "002.Laysan_Albatross",
+    "160.Black_throated_Blue_Warbler",
+  )
   assert [r.example_id for r in records] == [
-      n for n, _ in BIRDS["train"] + BIRDS["test"]]
+    n for n, _ in BIRDS["train"] + BIRDS["test"]
+  ]
   assert [r.label for r in records] == [0, 0, 1, 2]
   assert [r.split for r in records] == ["train"] * 3 + ["test"]
   assert records[3].captions == tuple(f"bird 4 caption {c}" for c in range(10))
@@ -131,11 +149,13 @@ def test_caption_and_embedding_counts_are_paired(tmp_path):
   make_birds(str(tmp_path))
   # Three caption lines against ten embedding rows: keep three of each.
   (tmp_path / "text_c10" / (BIRDS["test"][0][0] + ".txt")).write_text(
-      "one\ntwo\nthree\n")
+    "one\ntwo\nthree\n"
+  )
   items = list(stackgan.load_stackgan(str(tmp_path)).items())
   issues = [i for i in items if isinstance(i, common.DataIssue)]
   assert [(i.reason, i.skips_example) for i in issues] == [
-      (common.CAPTION_EMBEDDING_MISMATCH, False)]
+    (common.CAPTION_EMBEDDING_MISMATCH, False)
+  ]
   last = list(common.only_records(items))[-1]
   assert last.captions == ("one", "two", "three")
   assert last.embeddings.shape == (3, EMBEDDING_SHAPE[1])
@@ -164,21 +184,29 @@ def test_attngan_text_folder_without_embeddings(tmp_path):
 def test_missing_caption_file_is_reported(tmp_path):
   make_birds(str(tmp_path))
   os.remove(tmp_path / "text_c10" / (BIRDS["test"][0][0] + ".txt"))
-  issues = [i for i in stackgan.load_stackgan(str(tmp_path)).items()
-            if isinstance(i, common.DataIssue)]
+  issues = [
+    i
+    for i in stackgan.load_stackgan(str(tmp_path)).items()
+    if isinstance(i, common.DataIssue)
+  ]
   assert [i.reason for i in issues] == [common.MISSING_CAPTION_FILE]
 
 
 def test_layout_errors(tmp_path):
-  with pytest.raises(common.LayoutError,
-                     match=r"does not look like StackGAN's preprocessed data: "
-                     r"expected train/filenames.pickle"):
+  with pytest.raises(
+    common.LayoutError,
+    match=r"does not look like StackGAN's preprocessed data: "
+    r"expected train/filenames.pickle",
+  ):
     stackgan.load_stackgan(str(tmp_path))
   make_birds(str(tmp_path / "birds"))
   with open(tmp_path / "birds" / "test" / "class_info.pickle", "wb") as f:
     pickle.dump([1, 2], f, protocol=2)
-  with pytest.raises(common.LayoutError, match=r"test/class_info.pickle has 2 "
-                     r"entries but filenames.pickle beside it has 1"):
+  with pytest.raises(
+    common.LayoutError,
+    match=r"test/class_info.pickle has 2 "
+    r"entries but filenames.pickle beside it has 1",
+  ):
     stackgan.load_stackgan(str(tmp_path / "birds"))
 
 

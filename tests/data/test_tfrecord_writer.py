@@ -11,24 +11,24 @@ import json
 import os
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from sdn_tf.data import loader_common as common
+from sdn_tf.data.captioned_image import CaptionedImage
 from sdn_tf.data.records import schema
 from sdn_tf.data.records import writer
-from sdn_tf.data.captioned_image import CaptionedImage
 from sdn_tf.text import vocab as vocab_lib
 
 CLASS_NAMES = ("001.red", "002.blue", "003.green")
 FEATURES = {
-    schema.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
-    schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string),
-    schema.LABEL: tf.io.FixedLenFeature([], tf.int64),
-    schema.CAPTIONS: tf.io.VarLenFeature(tf.string),
-    schema.IMAGE_BOX: tf.io.VarLenFeature(tf.float32),
-    schema.EMBEDDINGS: tf.io.VarLenFeature(tf.float32),
+  schema.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
+  schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string),
+  schema.LABEL: tf.io.FixedLenFeature([], tf.int64),
+  schema.CAPTIONS: tf.io.VarLenFeature(tf.string),
+  schema.IMAGE_BOX: tf.io.VarLenFeature(tf.float32),
+  schema.EMBEDDINGS: tf.io.VarLenFeature(tf.float32),
 }
 
 
@@ -50,31 +50,46 @@ def record(i, split="train", label=0, captions=None, **kwargs):
   if "image_path" not in kwargs and "image_bytes" not in kwargs:
     kwargs["image_bytes"] = encode(seed=i)
   return CaptionedImage(
-      example_id=f"img{i}", captions=captions or (f"caption of image {i}",),
-      label=label, class_name=CLASS_NAMES[label], split=split, **kwargs)
+    example_id=f"img{i}",
+    captions=captions or (f"caption of image {i}",),
+    label=label,
+    class_name=CLASS_NAMES[label],
+    split=split,
+    **kwargs,
+  )
 
 
 def write(items, out_dir, **options):
   return writer.write_dataset(
-      items, str(out_dir), dataset_name="test", data_dir="/src",
-      class_names=CLASS_NAMES, options=writer.WriterOptions(**options))
+    items,
+    str(out_dir),
+    dataset_name="test",
+    data_dir="/src",
+    class_names=CLASS_NAMES,
+    options=writer.WriterOptions(**options),
+  )
 
 
 def read_split(out_dir, split):
-  files = sorted(glob.glob(os.path.join(str(out_dir),
-                                        schema.shard_pattern(split))))
+  files = sorted(
+    glob.glob(os.path.join(str(out_dir), schema.shard_pattern(split)))
+  )
   examples = []
   for serialized in tf.data.TFRecordDataset(files):
     parsed = tf.io.parse_single_example(serialized, FEATURES)
-    examples.append({
+    examples.append(
+      {
         "image": parsed[schema.IMAGE_ENCODED].numpy(),
         "id": parsed[schema.IMAGE_ID].numpy().decode(),
         "label": int(parsed[schema.LABEL]),
-        "captions": [c.decode() for c in
-                     tf.sparse.to_dense(parsed[schema.CAPTIONS]).numpy()],
+        "captions": [
+          c.decode()
+          for c in tf.sparse.to_dense(parsed[schema.CAPTIONS]).numpy()
+        ],
         "box": tf.sparse.to_dense(parsed[schema.IMAGE_BOX]).numpy().tolist(),
         "embeddings": tf.sparse.to_dense(parsed[schema.EMBEDDINGS]).numpy(),
-    })
+      }
+    )
   return examples
 
 
@@ -89,11 +104,13 @@ def test_round_trip_bytes_captions_labels_boxes_embeddings(tmp_path):
   embeddings = np.arange(4, dtype=np.float32).reshape(2, 2)
   captions = ("a red bird", "it is small")
   items = [
-      record(0, captions=captions, box=(1, 2, 3.5, 4), embeddings=embeddings),
-      record(1, label=1, captions=captions, image_path=path,
-             embeddings=embeddings + 1),
-      record(2, split="test", label=2, captions=captions,
-             embeddings=embeddings + 2),
+    record(0, captions=captions, box=(1, 2, 3.5, 4), embeddings=embeddings),
+    record(
+      1, label=1, captions=captions, image_path=path, embeddings=embeddings + 1
+    ),
+    record(
+      2, split="test", label=2, captions=captions, embeddings=embeddings + 2
+    ),
   ]
   summary = write(items, tmp_path / "out")
   train = read_split(tmp_path / "out", "train")
@@ -104,51 +121,67 @@ def test_round_trip_bytes_captions_labels_boxes_embeddings(tmp_path):
   assert [e["label"] for e in train] == [0, 1]
   assert train[0]["box"] == [1.0, 2.0, 3.5, 4.0]
   assert train[1]["box"] == []
-  np.testing.assert_array_equal(train[1]["embeddings"],
-                                (embeddings + 1).reshape(-1))
+  np.testing.assert_array_equal(
+    train[1]["embeddings"], (embeddings + 1).reshape(-1)
+  )
   test = read_split(tmp_path / "out", "test")
   assert [(e["id"], e["label"]) for e in test] == [("img2", 2)]
   assert summary.num_examples == {"train": 2, "test": 1}
 
 
 def test_vocabulary_comes_from_training_captions_only(tmp_path):
-  items = [record(0, captions=("a red bird",)),
-           record(1, captions=("a red wing",)),
-           record(2, split="test", captions=("a zebra bird",))]
+  items = [
+    record(0, captions=("a red bird",)),
+    record(1, captions=("a red wing",)),
+    record(2, split="test", captions=("a zebra bird",)),
+  ]
   summary = write(items, tmp_path / "out")
   tokens = vocab_lib.read_vocabulary(
-      os.path.join(str(tmp_path / "out"), schema.VOCAB_FILE))
+    os.path.join(str(tmp_path / "out"), schema.VOCAB_FILE)
+  )
   assert tokens[0] == vocab_lib.PAD_TOKEN
   assert {"a", "red", "bird", "wing"} <= set(tokens)
   assert "zebra" not in tokens
   assert summary.vocab_size == len(tokens)
   write(items, tmp_path / "out2", vocab_min_count=2)
   assert vocab_lib.read_vocabulary(
-      os.path.join(str(tmp_path / "out2"), schema.VOCAB_FILE)) == [
-          "<pad>", "a", "red"]
+    os.path.join(str(tmp_path / "out2"), schema.VOCAB_FILE)
+  ) == ["<pad>", "a", "red"]
 
 
 def test_metadata_describes_the_data_set(tmp_path):
-  items = [record(0, embeddings=np.zeros((1, 4), np.float32), box=(0, 0, 1, 1)),
-           record(1, label=1, embeddings=np.ones((1, 4), np.float32)),
-           record(2, split="test", label=2, captions=("x", "y"),
-                  embeddings=np.ones((2, 4), np.float32)),
-           common.DataIssue(common.MISSING_CAPTION_FILE, "/src/gone.txt"),
-           common.DataIssue(common.CAPTION_NOT_UTF8, "/src/l1.txt",
-                            skips_example=False)]
+  items = [
+    record(0, embeddings=np.zeros((1, 4), np.float32), box=(0, 0, 1, 1)),
+    record(1, label=1, embeddings=np.ones((1, 4), np.float32)),
+    record(
+      2,
+      split="test",
+      label=2,
+      captions=("x", "y"),
+      embeddings=np.ones((2, 4), np.float32),
+    ),
+    common.DataIssue(common.MISSING_CAPTION_FILE, "/src/gone.txt"),
+    common.DataIssue(
+      common.CAPTION_NOT_UTF8, "/src/l1.txt", skips_example=False
+    ),
+  ]
   write(items, tmp_path / "out", examples_per_shard=1)
   meta = read_metadata(tmp_path / "out")
   assert meta["dataset"] == "test" and meta["data_dir"] == "/src"
   assert meta["num_examples"] == {"train": 2, "test": 1}
   assert meta["num_shards"] == {"train": 2, "test": 1}
   assert meta["shard_files"]["train"] == [
-      "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+    "train-00000-of-00002.tfrecord",
+    "train-00001-of-00002.tfrecord",
+  ]
   assert meta["num_classes"] == 3
   assert meta["class_names"] == list(CLASS_NAMES)
   assert meta["labels_per_split"] == {"train": [0, 1], "test": [2]}
   assert meta["captions_per_image"] is None
   assert (meta["min_captions_per_image"], meta["max_captions_per_image"]) == (
-      1, 2)
+    1,
+    2,
+  )
   assert meta["embedding_dim"] == 4
   assert meta["num_with_box"] == 1
   assert meta["skipped"] == {"missing_caption_file": 1}
@@ -162,26 +195,35 @@ def test_metadata_describes_the_data_set(tmp_path):
 def test_bad_images_are_skipped_and_counted(tmp_path):
   truncated = encode("JPEG", seed=3)[:200]
   items = [
-      record(0),
-      record(1, image_path=save(tmp_path / "src" / "junk.jpg", b"not image")),
-      record(2, image_path=save(tmp_path / "src" / "cut.jpg", truncated)),
-      record(3, image_path=str(tmp_path / "src" / "missing.jpg")),
-      record(0),  # the same id again
-      common.DataIssue(common.EMPTY_CAPTION_FILE, "/src/e.txt"),
+    record(0),
+    record(1, image_path=save(tmp_path / "src" / "junk.jpg", b"not image")),
+    record(2, image_path=save(tmp_path / "src" / "cut.jpg", truncated)),
+    record(3, image_path=str(tmp_path / "src" / "missing.jpg")),
+    record(0),  # the same id again
+    common.DataIssue(common.EMPTY_CAPTION_FILE, "/src/e.txt"),
   ]
   summary = write(items, tmp_path / "out")
   assert summary.num_examples == {"train": 1, "test": 0}
   assert summary.num_shards == {"train": 1, "test": 0}
-  assert summary.skipped == {"corrupt_image": 2, "unreadable_image": 1,
-                             "duplicate_id": 1, "empty_caption_file": 1}
+  assert summary.skipped == {
+    "corrupt_image": 2,
+    "unreadable_image": 1,
+    "duplicate_id": 1,
+    "empty_caption_file": 1,
+  }
   assert read_metadata(tmp_path / "out")["num_skipped"] == 5
 
 
-@pytest.mark.parametrize("item,named", [
-    (common.DataIssue(common.MISSING_CAPTION_FILE, "/src/a/b.txt"),
-     "/src/a/b.txt"),
+@pytest.mark.parametrize(
+  "item,named",
+  [
+    (
+      common.DataIssue(common.MISSING_CAPTION_FILE, "/src/a/b.txt"),
+      "/src/a/b.txt",
+    ),
     ("corrupt", "junk.jpg"),
-])
+  ],
+)
 def test_strict_mode_fails_naming_the_file(tmp_path, item, named):
   if item == "corrupt":
     item = record(1, image_path=save(tmp_path / "junk.jpg", b"\xff\xd8junk"))
@@ -193,26 +235,30 @@ def test_strict_mode_fails_naming_the_file(tmp_path, item, named):
 
 
 def test_warnings_are_never_fatal(tmp_path):
-  issue = common.DataIssue(common.CAPTION_NOT_UTF8, "/src/x.txt",
-                           skips_example=False)
+  issue = common.DataIssue(
+    common.CAPTION_NOT_UTF8, "/src/x.txt", skips_example=False
+  )
   summary = write([issue, record(0)], tmp_path / "out", strict=True)
   assert summary.warnings == {"caption_not_utf8": 1}
 
 
 def test_other_formats_are_reencoded_to_png(tmp_path):
   bmp = encode("BMP", seed=5)
-  items = [record(0, image_path=save(tmp_path / "a.bmp", bmp)),
-           record(1, image_path=save(tmp_path / "b.webp",
-                                     encode("WEBP", seed=6))),
-           record(2, image_bytes=encode("JPEG", seed=7, mode="CMYK"))]
+  items = [
+    record(0, image_path=save(tmp_path / "a.bmp", bmp)),
+    record(1, image_path=save(tmp_path / "b.webp", encode("WEBP", seed=6))),
+    record(2, image_bytes=encode("JPEG", seed=7, mode="CMYK")),
+  ]
   write(items, tmp_path / "out")
   stored = read_split(tmp_path / "out", "train")
-  assert all(Image.open(io.BytesIO(e["image"])).format in ("PNG", "JPEG")
-             for e in stored)
+  assert all(
+    Image.open(io.BytesIO(e["image"])).format in ("PNG", "JPEG") for e in stored
+  )
   assert Image.open(io.BytesIO(stored[0]["image"])).format == "PNG"
   np.testing.assert_array_equal(
-      tf.io.decode_png(stored[0]["image"]).numpy(),
-      np.asarray(Image.open(io.BytesIO(bmp))))
+    tf.io.decode_png(stored[0]["image"]).numpy(),
+    np.asarray(Image.open(io.BytesIO(bmp))),
+  )
   # A CMYK JPEG is kept as is: TensorFlow's decoder reads it.
   assert stored[2]["image"] == items[2].image_bytes
   assert tf.io.decode_image(stored[2]["image"], channels=3).shape == (24, 24, 3)
@@ -225,15 +271,21 @@ def test_sharding_by_count_and_fixed_number(tmp_path):
   items = [record(i) for i in range(5)]
   summary = write(items, tmp_path / "a", examples_per_shard=2)
   names = sorted(os.listdir(tmp_path / "a"))
-  assert names == ["metadata.json", "train-00000-of-00003.tfrecord",
-                   "train-00001-of-00003.tfrecord",
-                   "train-00002-of-00003.tfrecord", "vocab.txt"]
+  assert names == [
+    "metadata.json",
+    "train-00000-of-00003.tfrecord",
+    "train-00001-of-00003.tfrecord",
+    "train-00002-of-00003.tfrecord",
+    "vocab.txt",
+  ]
   assert summary.num_shards == {"train": 3, "test": 0}
   assert [e["id"] for e in read_split(tmp_path / "a", "train")] == [
-      f"img{i}" for i in range(5)]
+    f"img{i}" for i in range(5)
+  ]
   write(items, tmp_path / "b", num_shards=2)
   assert sorted(e["id"] for e in read_split(tmp_path / "b", "train")) == [
-      f"img{i}" for i in range(5)]
+    f"img{i}" for i in range(5)
+  ]
   assert read_metadata(tmp_path / "b")["num_shards"]["train"] == 2
 
 
@@ -250,8 +302,9 @@ def test_a_crash_leaves_nothing_that_looks_complete(tmp_path):
 
 def test_existing_output_dir_needs_overwrite(tmp_path):
   write([record(0)], tmp_path / "out")
-  with pytest.raises(common.DatasetError,
-                     match=r"--out_dir=.* already exists.*--overwrite"):
+  with pytest.raises(
+    common.DatasetError, match=r"--out_dir=.* already exists.*--overwrite"
+  ):
     write([record(1)], tmp_path / "out")
   write([record(1)], tmp_path / "out", overwrite=True)
   assert [e["id"] for e in read_split(tmp_path / "out", "train")] == ["img1"]
@@ -260,8 +313,9 @@ def test_existing_output_dir_needs_overwrite(tmp_path):
 
 def test_no_usable_example_and_bad_options_are_errors(tmp_path):
   junk = save(tmp_path / "junk.png", b"junk")
-  with pytest.raises(common.DatasetError,
-                     match=r"no usable examples .*1 corrupt_image"):
+  with pytest.raises(
+    common.DatasetError, match=r"no usable examples .*1 corrupt_image"
+  ):
     write([record(0, image_path=junk)], tmp_path / "out")
   with pytest.raises(common.DatasetError, match="cannot both be set"):
     write([record(0)], tmp_path / "out", num_shards=2, examples_per_shard=2)
@@ -274,18 +328,28 @@ def test_embeddings_must_be_on_all_records_one_row_per_caption(tmp_path):
   with pytest.raises(common.DatasetError, match="lacks caption embeddings"):
     write([with_embeddings, record(1)], tmp_path / "out")
   with pytest.raises(ValueError, match=r"expected \[1 captions, dim\]"):
-    write([record(0, embeddings=np.zeros((10, 4), np.float32))],
-          tmp_path / "out")
+    write(
+      [record(0, embeddings=np.zeros((10, 4), np.float32))], tmp_path / "out"
+    )
   assert os.listdir(tmp_path) == []
 
 
 def test_progress_reports_the_end(tmp_path):
   seen = []
   writer.write_dataset(
-      [record(0), common.DataIssue(common.EMPTY_CAPTION_FILE, "/e.txt")],
-      str(tmp_path / "out"), dataset_name="t", data_dir="/src",
-      class_names=CLASS_NAMES, total=2, progress=seen.append)
+    [record(0), common.DataIssue(common.EMPTY_CAPTION_FILE, "/e.txt")],
+    str(tmp_path / "out"),
+    dataset_name="t",
+    data_dir="/src",
+    class_names=CLASS_NAMES,
+    total=2,
+    progress=seen.append,
+  )
   last = seen[-1]
   assert (last.processed, last.written, last.skipped, last.total) == (
-      2, 1, 1, 2)
+    2,
+    1,
+    1,
+    2,
+  )
   assert last.eta_s == 0.0

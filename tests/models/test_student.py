@@ -24,8 +24,9 @@ def _student(image_size=32, **kwargs):
 
 
 def _embedding(batch=2, seed=0):
-  return tf.constant(np.random.RandomState(seed).normal(
-      size=(batch, EMBED)).astype(np.float32))
+  return tf.constant(
+    np.random.RandomState(seed).normal(size=(batch, EMBED)).astype(np.float32)
+  )
 
 
 @pytest.fixture(scope="module", params=[64, 128])
@@ -59,8 +60,7 @@ def test_every_point_has_a_mirror_layer(student_and_teacher):
   assert names == [f"{n}_mirror" for n in reversed(vgg_spec.POINT_NAMES)]
   for point in vgg_spec.MIRROR_POINTS:
     assert student.get_layer(f"{point.name}_mirror").name == point.mirror_name
-  assert isinstance(student.get_layer("block5_pool_mirror"),
-                    keras.layers.Dense)
+  assert isinstance(student.get_layer("block5_pool_mirror"), keras.layers.Dense)
   assert student.get_layer("fc7_mirror").units == FC
   assert student.get_layer("fc6_mirror").units == FC
 
@@ -91,15 +91,23 @@ def test_image_is_the_input_activation(student_and_teacher):
   assert float(tf.reduce_min(out["block1_conv1"])) >= 0
 
 
-@pytest.mark.parametrize("normalization,conditional", [
-    ("none", False), ("batch", False), ("instance", False),
-    ("batch", True), ("instance", True)])
+@pytest.mark.parametrize(
+  "normalization,conditional",
+  [
+    ("none", False),
+    ("batch", False),
+    ("instance", False),
+    ("batch", True),
+    ("instance", True),
+  ],
+)
 def test_normalizations(normalization, conditional):
   keras.utils.set_random_seed(1)
   student = _student(normalization=normalization, conditional_norm=conditional)
   # Spread-out embeddings, so that the drawn images differ clearly.
-  embedding = tf.constant(np.random.RandomState(1).normal(
-      0, 3, (4, EMBED)).astype(np.float32))
+  embedding = tf.constant(
+    np.random.RandomState(1).normal(0, 3, (4, EMBED)).astype(np.float32)
+  )
   for training in (True, False):
     out = student(embedding, training=training)
     for point in vgg_spec.MIRROR_POINTS:
@@ -131,22 +139,23 @@ def test_normalizations(normalization, conditional):
 
   if normalization == "batch":
     # Moving statistics exist and move in training mode only.
-    moving = [w for w in student.non_trainable_weights
-              if "moving_mean" in w.path]
+    moving = [
+      w for w in student.non_trainable_weights if "moving_mean" in w.path
+    ]
     assert len(moving) == 15  # every conv but the image layer
     before = [w.numpy().copy() for w in moving]
     student(embedding, training=False)
     assert all(np.array_equal(b, w.numpy()) for b, w in zip(before, moving))
     student(embedding, training=True)
-    assert not all(np.array_equal(b, w.numpy())
-                   for b, w in zip(before, moving))
+    assert not all(np.array_equal(b, w.numpy()) for b, w in zip(before, moving))
   if conditional:
     # The zero-initialised text affine starts as plain normalisation;
     # once it is non-zero, the caption modulates the feature maps.
     before = student(embedding)["block2_conv1"].numpy()
     norm = student.get_layer("block2_conv1_mirror").norm
     norm.to_scale.kernel.assign(
-        np.random.RandomState(0).normal(size=norm.to_scale.kernel.shape))
+      np.random.RandomState(0).normal(size=norm.to_scale.kernel.shape)
+    )
     after = student(embedding)["block2_conv1"].numpy()
     assert not np.allclose(before, after)
 
@@ -178,11 +187,22 @@ def test_without_noise_output_is_deterministic(student_and_teacher):
 
 
 def test_get_config_round_trip():
-  student = _student(noise_dim=3, normalization="instance",
-                     conditional_norm=True, upsampling="bilinear")
+  student = _student(
+    noise_dim=3,
+    normalization="instance",
+    conditional_norm=True,
+    upsampling="bilinear",
+  )
   config = student.get_config()
-  for key in ("image_size", "embedding_dim", "noise_dim", "fc_units",
-              "normalization", "conditional_norm", "upsampling"):
+  for key in (
+    "image_size",
+    "embedding_dim",
+    "noise_dim",
+    "fc_units",
+    "normalization",
+    "conditional_norm",
+    "upsampling",
+  ):
     assert key in config
   clone = student_lib.Student.from_config(config)
   assert clone.get_config() == config
@@ -191,8 +211,9 @@ def test_get_config_round_trip():
   clone.build_for(1)
   assert student_lib.mirror_names(clone) == student_lib.mirror_names(student)
   assert [w.path for w in clone.weights] == [w.path for w in student.weights]
-  assert ([tuple(w.shape) for w in clone.weights]
-          == [tuple(w.shape) for w in student.weights])
+  assert [tuple(w.shape) for w in clone.weights] == [
+    tuple(w.shape) for w in student.weights
+  ]
 
 
 def test_calibrated_outputs():
@@ -202,25 +223,35 @@ def test_calibrated_outputs():
   embedding = _embedding(2)
   before = student(embedding)
   teacher = teacher_lib.build_teacher(32)
-  real = teacher(teacher_lib.to_teacher_space(
-      np.random.RandomState(0).uniform(0, 255, (3, 32, 32, 3)), "caffe"))
+  real = teacher(
+    teacher_lib.to_teacher_space(
+      np.random.RandomState(0).uniform(0, 255, (3, 32, 32, 3)), "caffe"
+    )
+  )
   student.calibrate(real)
   after = student(embedding)
   image = real["input"].numpy()
-  np.testing.assert_allclose(student.image_shift.numpy(),
-                             image.mean(axis=(0, 1, 2)), rtol=1e-5)
+  np.testing.assert_allclose(
+    student.image_shift.numpy(), image.mean(axis=(0, 1, 2)), rtol=1e-5
+  )
   for name in vgg_spec.POINT_NAMES:
     value = real[name].numpy()
     if name == "input":
       spread = value.std(axis=(0, 1, 2))
     else:
-      spread = np.sqrt((value ** 2).mean(axis=(0, 1, 2)))
+      spread = np.sqrt((value**2).mean(axis=(0, 1, 2)))
     scale = np.maximum(spread, 1e-3)
-    np.testing.assert_allclose(student.output_scales[name].numpy(), scale,
-                               rtol=1e-4, err_msg=name)
+    np.testing.assert_allclose(
+      student.output_scales[name].numpy(), scale, rtol=1e-4, err_msg=name
+    )
     shift = student.image_shift.numpy() if name == "input" else 0.0
-    np.testing.assert_allclose(after[name], before[name].numpy() * scale
-                               + shift, rtol=1e-4, atol=1e-3, err_msg=name)
+    np.testing.assert_allclose(
+      after[name],
+      before[name].numpy() * scale + shift,
+      rtol=1e-4,
+      atol=1e-3,
+      err_msg=name,
+    )
   assert after["image"] is after["input"]
   with pytest.raises(ValueError, match="without calibrated outputs"):
     _student().calibrate(real)
@@ -237,14 +268,16 @@ def test_mixed_bfloat16():
   keras.mixed_precision.set_global_policy("mixed_bfloat16")
   try:
     keras.utils.set_random_seed(5)
-    student = _student(noise_dim=2, normalization="batch",
-                       conditional_norm=True)
+    student = _student(
+      noise_dim=2, normalization="batch", conditional_norm=True
+    )
     out = student(_embedding(2), np.zeros((2, 2), np.float32), training=True)
     for point in vgg_spec.MIRROR_POINTS:
       assert out[point.name].dtype == tf.bfloat16, point.name
       assert tuple(out[point.name].shape) == (2,) + point.shape(32)
-      assert np.all(np.isfinite(
-          tf.cast(out[point.name], tf.float32).numpy())), point.name
+      assert np.all(
+        np.isfinite(tf.cast(out[point.name], tf.float32).numpy())
+      ), point.name
     assert all(w.dtype == "float32" for w in student.weights)
     # The drawn image goes through a bf16 teacher too (Stage II).
     teacher = teacher_lib.build_teacher(32)
@@ -255,13 +288,16 @@ def test_mixed_bfloat16():
   assert keras.mixed_precision.global_policy().name == "float32"
 
 
-@pytest.mark.parametrize("kwargs,match", [
+@pytest.mark.parametrize(
+  "kwargs,match",
+  [
     (dict(image_size=48), "multiple of 32"),
     (dict(image_size=16), "multiple of 32"),
     (dict(normalization="layer"), "unknown normalisation 'layer'"),
     (dict(upsampling="bicubic"), "unknown up-sampling 'bicubic'"),
     (dict(conditional_norm=True), "conditional normalisation needs"),
-])
+  ],
+)
 def test_bad_args_raise(kwargs, match):
   with pytest.raises(ValueError, match=match):
     _student(**kwargs)

@@ -7,8 +7,9 @@ from sdn_tf.models import vgg_spec
 
 
 def _keras_vgg19(image_size):
-  return keras.applications.VGG19(include_top=False, weights=None,
-                                  input_shape=(image_size, image_size, 3))
+  return keras.applications.VGG19(
+    include_top=False, weights=None, input_shape=(image_size, image_size, 3)
+  )
 
 
 @pytest.fixture(scope="module", params=[64, 128])
@@ -40,12 +41,16 @@ def test_names_and_order_are_keras_vgg19_layers(keras_vgg):
 def test_shapes_match_keras_vgg19(keras_vgg):
   image_size, vgg = keras_vgg
   assert vgg_spec.POINTS_BY_NAME["input"].shape(image_size) == (
-      image_size, image_size, 3)
+    image_size,
+    image_size,
+    3,
+  )
   for layer in vgg.layers[1:]:
     point = vgg_spec.POINTS_BY_NAME[layer.name]
     assert point.shape(image_size) == tuple(layer.output.shape[1:]), layer.name
-    expected_kind = ("pool" if isinstance(layer, keras.layers.MaxPooling2D)
-                     else "conv")
+    expected_kind = (
+      "pool" if isinstance(layer, keras.layers.MaxPooling2D) else "conv"
+    )
     assert point.kind == expected_kind
     if expected_kind == "conv":
       assert point.channels == layer.filters
@@ -74,22 +79,39 @@ def test_parse_points_all():
 
 def test_parse_points_blocks():
   assert vgg_spec.parse_points("block1") == (
-      "block1_conv1", "block1_conv2", "block1_pool")
+    "block1_conv1",
+    "block1_conv2",
+    "block1_pool",
+  )
   assert vgg_spec.parse_points("block3") == (
-      "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
-      "block3_pool")
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block3_conv4",
+    "block3_pool",
+  )
   # Blocks and names mix; the result is in teacher order without repeats.
   assert vgg_spec.parse_points("block5_pool, block2,input,block2_conv1") == (
-      "input", "block2_conv1", "block2_conv2", "block2_pool", "block5_pool")
+    "input",
+    "block2_conv1",
+    "block2_conv2",
+    "block2_pool",
+    "block5_pool",
+  )
 
 
 def test_parse_points_names_keep_teacher_order():
   assert vgg_spec.parse_points("block4_conv2,input,block1_pool") == (
-      "input", "block1_pool", "block4_conv2")
+    "input",
+    "block1_pool",
+    "block4_conv2",
+  )
   assert vgg_spec.parse_points("block5_pool,,") == ("block5_pool",)
 
 
-@pytest.mark.parametrize("spec,match", [
+@pytest.mark.parametrize(
+  "spec,match",
+  [
     ("", "empty"),
     (" , ,", "empty"),
     ("block9", "unknown VGG19 block 'block9'"),
@@ -98,7 +120,8 @@ def test_parse_points_names_keep_teacher_order():
     ("Block1", "unknown mirror point 'Block1'"),
     ("block", "unknown mirror point 'block'"),
     ("input,conv", "unknown mirror point 'conv'"),
-])
+  ],
+)
 def test_parse_points_errors(spec, match):
   with pytest.raises(ValueError, match=match):
     vgg_spec.parse_points(spec)

@@ -14,26 +14,28 @@ from sdn_tf.text import tokenizer as tokenizer_lib
 from sdn_tf.text import vocab
 
 CAPTIONS = [
-    "this bird has a red crown and short wings",
-    "a small bird with a yellow belly",
-    "the flower has five white petals",
+  "this bird has a red crown and short wings",
+  "a small bird with a yellow belly",
+  "the flower has five white petals",
 ]
 ODD_INPUTS = [
-    b"",
-    ("red " * 2500).encode(),  # 10,000 characters
-    b"\xff\xfe caf\xe9 \x00 bird",  # Latin-1 / invalid UTF-8, a NUL
-    "Ｒｅｄ ﬁnch, CAFÉ".encode(),
+  b"",
+  ("red " * 2500).encode(),  # 10,000 characters
+  b"\xff\xfe caf\xe9 \x00 bird",  # Latin-1 / invalid UTF-8, a NUL
+  "Ｒｅｄ ﬁnch, CAFÉ".encode(),
 ]
 OUT = 12
 
 
 def _encoder(mode, max_length):
   tokens = vocab.build_vocabulary(CAPTIONS, mode=mode)
-  tokenizer = tokenizer_lib.CaptionTokenizer(tokens, mode=mode,
-                                             max_length=max_length)
+  tokenizer = tokenizer_lib.CaptionTokenizer(
+    tokens, mode=mode, max_length=max_length
+  )
   tf.random.set_seed(0)
-  return encoders.CnnRnnEncoder(tokenizer, output_dim=OUT, token_dim=8,
-                                conv_filters=8, rnn_units=8)
+  return encoders.CnnRnnEncoder(
+    tokenizer, output_dim=OUT, token_dim=8, conv_filters=8, rnn_units=8
+  )
 
 
 @pytest.fixture(scope="module", params=["word", "char"])
@@ -56,8 +58,9 @@ def test_cnn_rnn_odd_inputs(encoder):
   assert np.all(np.isfinite(out))
   # An input alone gives what it gives in a batch (no cross-talk).
   for i, text in enumerate(ODD_INPUTS):
-    np.testing.assert_allclose(encoder(tf.constant([text])).numpy()[0], out[i],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+      encoder(tf.constant([text])).numpy()[0], out[i], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_cnn_rnn_empty_string_alone(encoder):
@@ -87,8 +90,9 @@ def test_cnn_rnn_prepare_then_encode(encoder):
   assert ids.dtype == tf.int32
   np.testing.assert_array_equal(ids, encoder.tokenizer(texts))
   compiled = tf.function(lambda i: encoder.encode(i), jit_compile=True)
-  np.testing.assert_allclose(compiled(ids), encoder(texts), rtol=1e-4,
-                             atol=1e-5)
+  np.testing.assert_allclose(
+    compiled(ids), encoder(texts), rtol=1e-4, atol=1e-5
+  )
 
 
 def test_cnn_rnn_gradients_reach_the_token_embedding(encoder):
@@ -106,7 +110,8 @@ def test_cnn_rnn_gradients_reach_the_token_embedding(encoder):
   assert np.all(np.abs(grad[used[used > 0]]).sum(axis=1) > 0)
   assert np.all(grad[unused] == 0)
   assert all(g is not None for g in grads), [
-      p for p, g in by_path.items() if g is None]
+    p for p, g in by_path.items() if g is None
+  ]
   # The tokenizer's table is not trainable.
   assert not encoder.tokenizer.trainable_weights
 
@@ -122,12 +127,14 @@ def test_precomputed_is_identity():
 
 def test_precomputed_wrong_size():
   enc = encoders.PrecomputedEncoder(4)
-  with pytest.raises(tf.errors.InvalidArgumentError,
-                     match="differs from --embedding_dim"):
+  with pytest.raises(
+    tf.errors.InvalidArgumentError, match="differs from --embedding_dim"
+  ):
     enc(np.zeros((2, 5), np.float32))
   graph = tf.function(lambda x: enc(x))
-  with pytest.raises(tf.errors.InvalidArgumentError,
-                     match="differs from --embedding_dim"):
+  with pytest.raises(
+    tf.errors.InvalidArgumentError, match="differs from --embedding_dim"
+  ):
     graph(tf.zeros((2, 3)))
 
 
@@ -142,8 +149,9 @@ class _BagOfWords(tf.Module):
 
   def __init__(self):
     super().__init__()
-    self.table = tf.Variable(np.random.RandomState(0).normal(
-        size=(_BUCKETS, _DIM)).astype(np.float32))
+    self.table = tf.Variable(
+      np.random.RandomState(0).normal(size=(_BUCKETS, _DIM)).astype(np.float32)
+    )
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
   def __call__(self, texts):
@@ -154,7 +162,6 @@ class _BagOfWords(tf.Module):
 
 
 class _WrongRank(tf.Module):
-
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
   def __call__(self, texts):
     return tf.cast(tf.strings.length(texts), tf.float32)
@@ -198,13 +205,17 @@ def test_hub_encoder_flattens_inputs(hub_module):
   module, path = hub_module
   enc = encoders.HubEncoder(handle=str(path))
   texts = tf.constant([[CAPTIONS[0]], [CAPTIONS[1]]])  # [2, 1]
-  np.testing.assert_allclose(enc(texts), module(tf.reshape(texts, [-1])),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    enc(texts), module(tf.reshape(texts, [-1])), rtol=1e-6
+  )
 
 
 def test_hub_encoder_wrong_rank(tmp_path):
   path = tmp_path / "wrong_rank"
   tf.saved_model.save(_WrongRank(), str(path))
-  with pytest.raises(ValueError, match=r"--hub_handle=.*wrong_rank.*"
-                     r"\[batch, dim\]"):
+  with pytest.raises(
+    ValueError,
+    match=r"--hub_handle=.*wrong_rank.*"
+    r"\[batch, dim\]",
+  ):
     encoders.HubEncoder(handle=str(path))

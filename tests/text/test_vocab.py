@@ -18,13 +18,31 @@ def test_normalize_cuts_to_byte_budget():
 
 def test_word_tokens_split_punctuation_and_keep_accents():
   tokens = vocab.tokenize_for_vocab("This bird's wings: RED, café <pad>!")
-  assert tokens == ["this", "bird", "'", "s", "wings", ":", "red", ",",
-                    "café", "<", "pad", ">", "!"]
+  assert tokens == [
+    "this",
+    "bird",
+    "'",
+    "s",
+    "wings",
+    ":",
+    "red",
+    ",",
+    "café",
+    "<",
+    "pad",
+    ">",
+    "!",
+  ]
 
 
 def test_char_tokens_keep_single_spaces():
   assert vocab.tokenize_for_vocab(" Ab  c. ", mode="char") == [
-      "a", "b", " ", "c", "."]
+    "a",
+    "b",
+    " ",
+    "c",
+    ".",
+  ]
 
 
 def test_build_vocabulary_orders_by_count_then_alphabet():
@@ -46,7 +64,8 @@ def test_build_vocabulary_min_count_and_max_size():
 def test_build_vocabulary_is_deterministic():
   captions = [f"w{i % 7} x{i % 3}" for i in range(50)]
   assert vocab.build_vocabulary(captions) == vocab.build_vocabulary(
-      list(reversed(captions)))
+    list(reversed(captions))
+  )
 
 
 def test_write_read_round_trip_keeps_space_token(tmp_path):

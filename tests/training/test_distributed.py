@@ -23,7 +23,8 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from typing import Dict
+from typing import List
 
 import pytest
 
@@ -39,8 +40,9 @@ pytestmark = pytest.mark.slow
 
 
 def _env(**extra: str) -> Dict[str, str]:
-  env = {k: v for k, v in os.environ.items()
-         if k not in ("PYTHONPATH", "TF_CONFIG")}
+  env = {
+    k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CONFIG")
+  }
   env.update(extra)
   return env
 
@@ -50,8 +52,11 @@ def _tail(text: str, lines: int = 40) -> str:
 
 
 def data_flags(base) -> List[str]:
-  return [f"--flagfile={SMOKE_CFG}", f"--raw_data_dir={base / 'raw'}",
-          f"--data_dir={base / 'records'}"]
+  return [
+    f"--flagfile={SMOKE_CFG}",
+    f"--raw_data_dir={base / 'raw'}",
+    f"--data_dir={base / 'records'}",
+  ]
 
 
 # Parses the same flags as the trainer and prepares the data they name.
@@ -67,9 +72,15 @@ print(preparation.ensure_prepared(cli.config_from_flags()))
 
 def prepare_data(flags: List[str]) -> None:
   """Prepares the data once, before workers that would all race to."""
-  result = subprocess.run([sys.executable, "-c", _PREPARE, *flags],
-                          cwd=REPO_ROOT, env=_env(), capture_output=True,
-                          text=True, timeout=PREPARE_TIMEOUT_S, check=False)
+  result = subprocess.run(
+    [sys.executable, "-c", _PREPARE, *flags],
+    cwd=REPO_ROOT,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=PREPARE_TIMEOUT_S,
+    check=False,
+  )
   assert result.returncode == 0, _tail(result.stderr)
 
 
@@ -95,8 +106,9 @@ class Worker:
   tmpdir: str  # Its TMPDIR: where a non-chief keeps its checkpoints.
 
 
-def run_workers(flags: List[str], base, name: str,
-                timeout: float = RUN_TIMEOUT_S) -> List[Worker]:
+def run_workers(
+  flags: List[str], base, name: str, timeout: float = RUN_TIMEOUT_S
+) -> List[Worker]:
   """Runs one `sdn_tf.train` process per worker of a localhost cluster."""
   ports = free_ports(2)
   cluster = {"worker": [f"localhost:{p}" for p in ports]}
@@ -106,13 +118,25 @@ def run_workers(flags: List[str], base, name: str,
       tmpdir = base / f"{name}_tmp{index}"
       tmpdir.mkdir()
       log = open(base / f"{name}_worker{index}.log", "w+")
-      tf_config = json.dumps({"cluster": cluster,
-                              "task": {"type": "worker", "index": index}})
-      processes.append(subprocess.Popen(
-          [sys.executable, "-m", "sdn_tf.train", *flags,
-           "--strategy=multi_worker_mirrored"],
-          cwd=REPO_ROOT, env=_env(TF_CONFIG=tf_config, TMPDIR=str(tmpdir)),
-          stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+      tf_config = json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": index}}
+      )
+      processes.append(
+        subprocess.Popen(
+          [
+            sys.executable,
+            "-m",
+            "sdn_tf.train",
+            *flags,
+            "--strategy=multi_worker_mirrored",
+          ],
+          cwd=REPO_ROOT,
+          env=_env(TF_CONFIG=tf_config, TMPDIR=str(tmpdir)),
+          stdout=log,
+          stderr=subprocess.STDOUT,
+          start_new_session=True,
+        )
+      )
       logs.append(log)
       tmpdirs.append(str(tmpdir))
     deadline = time.monotonic() + timeout
@@ -128,15 +152,18 @@ def run_workers(flags: List[str], base, name: str,
   workers = []
   for index, (process, log) in enumerate(zip(processes, logs)):
     log.seek(0)
-    workers.append(Worker(index, process.returncode, log.read(),
-                          tmpdirs[index]))
+    workers.append(
+      Worker(index, process.returncode, log.read(), tmpdirs[index])
+    )
     log.close()
   return workers
 
 
 def _summary(workers: List[Worker]) -> str:
-  return "\n".join(f"--- worker {w.index} exited {w.returncode}:\n"
-                   f"{_tail(w.output, 25)}" for w in workers)
+  return "\n".join(
+    f"--- worker {w.index} exited {w.returncode}:\n{_tail(w.output, 25)}"
+    for w in workers
+  )
 
 
 # --- MirroredStrategy, one process, two CPU devices -------------------------
@@ -145,15 +172,31 @@ def _summary(workers: List[Worker]) -> str:
 def test_mirrored_on_two_cpu_devices(tmp_path):
   workdir = tmp_path / "work"
   result = subprocess.run(
-      [sys.executable, "-m", "sdn_tf.train", *data_flags(tmp_path),
-       *STEP_FLAGS, "--strategy=mirrored", "--num_cpu_devices=2",
-       f"--workdir={workdir}"],
-      cwd=REPO_ROOT, env=_env(), capture_output=True, text=True,
-      errors="replace", timeout=RUN_TIMEOUT_S, check=False)
+    [
+      sys.executable,
+      "-m",
+      "sdn_tf.train",
+      *data_flags(tmp_path),
+      *STEP_FLAGS,
+      "--strategy=mirrored",
+      "--num_cpu_devices=2",
+      f"--workdir={workdir}",
+    ],
+    cwd=REPO_ROOT,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    errors="replace",
+    timeout=RUN_TIMEOUT_S,
+    check=False,
+  )
   output = result.stdout + result.stderr
   assert result.returncode == 0, _tail(output)
-  assert re.search(r"Using MirroredStrategy with devices \([^)]*CPU:0[^)]*"
-                   r"CPU:1", output), _tail(output)
+  assert re.search(
+    r"Using MirroredStrategy with devices \([^)]*CPU:0[^)]*"
+    r"CPU:1",
+    output,
+  ), _tail(output)
   assert "stage1 2/2 loss=" in output and "stage2 2/2 loss=" in output
   assert (workdir / "checkpoints" / "ckpt-4.index").is_file()
   # The generator trained with mirrored variables exports like any other.
@@ -167,10 +210,15 @@ def test_mirrored_on_two_cpu_devices(tmp_path):
 def multi_worker(tmp_path_factory):
   base = tmp_path_factory.mktemp("multi_worker")
   workdir = base / "work"
-  flags = [*data_flags(base), *STEP_FLAGS, f"--workdir={workdir}",
-           # Each worker would pretrain its own teacher into the same
-           # workdir/teacher at once; the teacher is not what is tested here.
-           "--teacher_weights=random", "--export=false"]
+  flags = [
+    *data_flags(base),
+    *STEP_FLAGS,
+    f"--workdir={workdir}",
+    # Each worker would pretrain its own teacher into the same
+    # workdir/teacher at once; the teacher is not what is tested here.
+    "--teacher_weights=random",
+    "--export=false",
+  ]
   prepare_data(data_flags(base))
   workers = run_workers(flags, base, "first")
   return base, workdir, flags, workers
@@ -196,8 +244,9 @@ def test_only_the_chief_writes_to_the_workdir(multi_worker):
   # The non-chief saves too (saving is collective), but into its TMPDIR.
   chief, other = workers
   assert not glob.glob(os.path.join(chief.tmpdir, "sdn_worker_ckpt_*"))
-  assert glob.glob(os.path.join(other.tmpdir, "sdn_worker_ckpt_*",
-                                "ckpt-4.index"))
+  assert glob.glob(
+    os.path.join(other.tmpdir, "sdn_worker_ckpt_*", "ckpt-4.index")
+  )
 
 
 def test_two_workers_resume_together(multi_worker):
@@ -208,6 +257,9 @@ def test_two_workers_resume_together(multi_worker):
   workers = run_workers(flags, base, "rerun", timeout=300)
   assert [w.returncode for w in workers] == [0, 0], _summary(workers)
   for worker in workers:
-    assert re.search(r"Resumed from \S*/work/checkpoints/ckpt-4 \(stage 3, "
-                     r"step 4\)", worker.output), _tail(worker.output)
+    assert re.search(
+      r"Resumed from \S*/work/checkpoints/ckpt-4 \(stage 3, "
+      r"step 4\)",
+      worker.output,
+    ), _tail(worker.output)
     assert "Stage 1:" not in worker.output, _tail(worker.output)

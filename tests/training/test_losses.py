@@ -7,10 +7,12 @@ import tensorflow as tf
 from sdn_tf.training import losses
 
 # Two examples of 2x1x2 "activations".
-A = np.array([[[[1.0, -2.0]], [[0.0, 4.0]]],
-              [[[3.0, 3.0]], [[-1.0, 0.5]]]], np.float32)
-B = np.array([[[[0.0, 0.0]], [[2.0, 1.0]]],
-              [[[3.0, 1.0]], [[1.0, 0.5]]]], np.float32)
+A = np.array(
+  [[[[1.0, -2.0]], [[0.0, 4.0]]], [[[3.0, 3.0]], [[-1.0, 0.5]]]], np.float32
+)
+B = np.array(
+  [[[[0.0, 0.0]], [[2.0, 1.0]]], [[[3.0, 1.0]], [[1.0, 0.5]]]], np.float32
+)
 # |A - B| = [[1, 2, 2, 3], [0, 2, 2, 0]]; squares [[1, 4, 4, 9], [0, 4, 4, 0]].
 L1 = [8 / 4, 4 / 4]
 L2 = [18 / 4, 8 / 4]
@@ -27,9 +29,10 @@ def test_point_distance_l2_by_hand():
 
 def test_point_distance_shapes_and_dtypes():
   # Rank 2 inputs, bfloat16 predictions against float32 targets.
-  out = losses.point_distance(tf.constant([[1.0, 3.0], [2.0, 2.0]],
-                                          tf.bfloat16),
-                              tf.constant([[0.0, 0.0], [2.0, 5.0]]))
+  out = losses.point_distance(
+    tf.constant([[1.0, 3.0], [2.0, 2.0]], tf.bfloat16),
+    tf.constant([[0.0, 0.0], [2.0, 5.0]]),
+  )
   assert out.dtype == tf.float32
   np.testing.assert_allclose(out, [2.0, 1.5])
   assert losses.point_distance(A, A).shape == (2,)
@@ -48,12 +51,16 @@ def test_point_distance_unknown():
 
 
 def _pair():
-  predicted = {"input": tf.constant(A), "block1_conv1": tf.constant([[1.0],
-                                                                    [5.0]]),
-               "block5_pool": tf.constant([[0.0], [0.0]])}
-  target = {"input": tf.constant(B), "block1_conv1": tf.constant([[3.0],
-                                                                 [5.0]]),
-            "block5_pool": tf.constant([[9.0], [9.0]])}
+  predicted = {
+    "input": tf.constant(A),
+    "block1_conv1": tf.constant([[1.0], [5.0]]),
+    "block5_pool": tf.constant([[0.0], [0.0]]),
+  }
+  target = {
+    "input": tf.constant(B),
+    "block1_conv1": tf.constant([[3.0], [5.0]]),
+    "block5_pool": tf.constant([[9.0], [9.0]]),
+  }
   return predicted, target
 
 
@@ -61,7 +68,8 @@ def test_multi_level_loss_weights_by_hand():
   predicted, target = _pair()
   # block5_pool is not in the weights, so it does not count.
   total, terms = losses.multi_level_loss(
-      predicted, target, {"input": 0.5, "block1_conv1": 2.0})
+    predicted, target, {"input": 0.5, "block1_conv1": 2.0}
+  )
   # input: [2, 1] * 0.5; block1_conv1: [2, 0] * 2.
   np.testing.assert_allclose(total, [1.0 + 4.0, 0.5 + 0.0])
   assert set(terms) == {"input", "block1_conv1"}
@@ -71,10 +79,14 @@ def test_multi_level_loss_weights_by_hand():
 
 def test_multi_level_loss_l2_and_scales_by_hand():
   predicted, target = _pair()
-  scales = {"input": tf.constant(4.0), "block1_conv1": tf.constant(0.5),
-            "block5_pool": tf.constant(100.0)}
+  scales = {
+    "input": tf.constant(4.0),
+    "block1_conv1": tf.constant(0.5),
+    "block5_pool": tf.constant(100.0),
+  }
   total, terms = losses.multi_level_loss(
-      predicted, target, {"input": 1.0, "block1_conv1": 3.0}, "l2", scales)
+    predicted, target, {"input": 1.0, "block1_conv1": 3.0}, "l2", scales
+  )
   # l2 terms are divided by the squared scale (the distance of x / scale):
   # input: [4.5, 2] / 16; block1_conv1: [4, 0] / 0.25 * 3.
   np.testing.assert_allclose(total, [4.5 / 16 + 48.0, 2 / 16 + 0.0])
@@ -87,8 +99,12 @@ def test_multi_level_loss_distance_per_point_by_hand():
   predicted, target = _pair()
   scales = {"input": tf.constant(2.0), "block1_conv1": tf.constant(0.5)}
   total, terms = losses.multi_level_loss(
-      predicted, target, {"input": 1.0, "block1_conv1": 3.0},
-      {"input": "l2", "block1_conv1": "l1"}, scales)
+    predicted,
+    target,
+    {"input": 1.0, "block1_conv1": 3.0},
+    {"input": "l2", "block1_conv1": "l1"},
+    scales,
+  )
   # input: l2 [4.5, 2] / 2^2; block1_conv1: l1 [2, 0] / 0.5 * 3.
   np.testing.assert_allclose(total, [4.5 / 4 + 12.0, 2 / 4 + 0.0])
   np.testing.assert_allclose(terms["input"], L2)
@@ -100,7 +116,8 @@ def test_multi_level_loss_gradient_reaches_predictions_only_weighted():
   x = tf.Variable([[1.0], [5.0]])
   with tf.GradientTape() as tape:
     total, _ = losses.multi_level_loss(
-        dict(predicted, block1_conv1=x), target, {"block1_conv1": 3.0})
+      dict(predicted, block1_conv1=x), target, {"block1_conv1": 3.0}
+    )
     loss = tf.reduce_sum(total)
   # d/dx 3 * |x - t| = 3 * sign(x - t): -3 for the first, 0 at equality.
   np.testing.assert_allclose(tape.gradient(loss, x), [[-3.0], [0.0]])
@@ -121,8 +138,9 @@ def test_min_over_samples_k3_by_hand():
   out = losses.min_over_samples(per_sample, 3, mean_weight=0.1)
   # Caption 0: min 11, mean 12; caption 1: min 20, mean 25.
   np.testing.assert_allclose(out, [11.0 + 1.2, 20.0 + 2.5], rtol=1e-6)
-  np.testing.assert_allclose(losses.min_over_samples(per_sample, 3),
-                             [11.0, 20.0])
+  np.testing.assert_allclose(
+    losses.min_over_samples(per_sample, 3), [11.0, 20.0]
+  )
 
 
 def test_min_over_samples_gradient():
@@ -130,14 +148,19 @@ def test_min_over_samples_gradient():
   with tf.GradientTape() as tape:
     loss = tf.reduce_sum(losses.min_over_samples(per_sample, 3, 0.3))
   # The best sample gets 1 + 0.3/3, the others 0.3/3.
-  np.testing.assert_allclose(tape.gradient(loss, per_sample),
-                             [0.1, 1.1, 0.1, 1.1, 0.1, 0.1], rtol=1e-6)
+  np.testing.assert_allclose(
+    tape.gradient(loss, per_sample), [0.1, 1.1, 0.1, 1.1, 0.1, 0.1], rtol=1e-6
+  )
 
 
 def test_running_scale_first_batch_sets_the_mean():
   scale = losses.RunningScale(["input", "block1_pool"], momentum=0.9)
-  out = scale.update({"input": tf.constant([[-2.0, 4.0]]),
-                      "block1_pool": tf.constant([[1.0, 1.0, 4.0]])})
+  out = scale.update(
+    {
+      "input": tf.constant([[-2.0, 4.0]]),
+      "block1_pool": tf.constant([[1.0, 1.0, 4.0]]),
+    }
+  )
   np.testing.assert_allclose(out["input"], 3.0)
   np.testing.assert_allclose(out["block1_pool"], 2.0)
   np.testing.assert_allclose(scale.mean_of("input").numpy(), 3.0)
@@ -182,8 +205,9 @@ def test_running_scale_stops_gradients():
 
 
 def test_running_scale_config():
-  scale = losses.RunningScale(["input", "block2_pool"], momentum=0.7,
-                              name="scales")
+  scale = losses.RunningScale(
+    ["input", "block2_pool"], momentum=0.7, name="scales"
+  )
   clone = losses.RunningScale.from_config(scale.get_config())
   assert clone.point_names == ("input", "block2_pool")
   assert clone.momentum == 0.7

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sdn_tf.training import text_pretraining
-from sdn_tf.training import loop
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
 from sdn_tf.data import shapes_loader
 from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import builders
+from sdn_tf.training import loop
+from sdn_tf.training import text_pretraining
 
 _IMAGE_SIZE = 32
 
@@ -22,12 +22,19 @@ _IMAGE_SIZE = 32
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
   root = tmp_path_factory.mktemp("text_pretraining")
-  config = Config(dataset="shapes", raw_data_dir=str(root / "raw"),
-                  data_dir=str(root / "records"), shapes_num_train=24,
-                  shapes_num_test=32, image_size=_IMAGE_SIZE,
-                  embedding_dim=16, text_pretrain_steps=60,
-                  text_pretrain_images=12, text_pretrain_point="block3_pool",
-                  jit_compile=False)
+  config = Config(
+    dataset="shapes",
+    raw_data_dir=str(root / "raw"),
+    data_dir=str(root / "records"),
+    shapes_num_train=24,
+    shapes_num_test=32,
+    image_size=_IMAGE_SIZE,
+    embedding_dim=16,
+    text_pretrain_steps=60,
+    text_pretrain_images=12,
+    text_pretrain_point="block3_pool",
+    jit_compile=False,
+  )
   data_dir = preparation.ensure_prepared(config)
   keras.utils.set_random_seed(0)
   teacher = teacher_lib.build_teacher(_IMAGE_SIZE, None, "avg")  # random
@@ -37,7 +44,8 @@ def setup(tmp_path_factory):
 def test_features_pair_each_image_with_all_its_captions(setup):
   config, data_dir, teacher = setup
   captions, features = text_pretraining.teacher_features(
-      teacher, config, data_dir, "train", 12)
+    teacher, config, data_dir, "train", 12
+  )
   assert captions.shape == (12, 10)
   # block3_pool at R = 32: 4 x 4 x 256.
   assert features.shape == (12, 4 * 4 * 256)
@@ -45,22 +53,33 @@ def test_features_pair_each_image_with_all_its_captions(setup):
   by_captions = {tuple(c.encode() for c in r.captions) for r in records}
   assert all(tuple(row) in by_captions for row in captions)
   # The first row's features are the teacher's on that row's image.
-  first = next(iter(input_pipeline.make_dataset(
-      data_dir, "train", global_batch_size=1, image_size=_IMAGE_SIZE,
-      training=False, all_captions=True, deterministic=True)))
+  first = next(
+    iter(
+      input_pipeline.make_dataset(
+        data_dir,
+        "train",
+        global_batch_size=1,
+        image_size=_IMAGE_SIZE,
+        training=False,
+        all_captions=True,
+        deterministic=True,
+      )
+    )
+  )
   assert first["caption"].numpy()[0] == captions[0, 0]
-  expected = teacher(teacher_lib.to_teacher_space(first["image"], "caffe"),
-                     training=False)["block3_pool"]
-  np.testing.assert_allclose(features[0], tf.reshape(expected, [-1]),
-                             rtol=1e-4, atol=1e-4)
+  expected = teacher(
+    teacher_lib.to_teacher_space(first["image"], "caffe"), training=False
+  )["block3_pool"]
+  np.testing.assert_allclose(
+    features[0], tf.reshape(expected, [-1]), rtol=1e-4, atol=1e-4
+  )
 
 
 def test_pretraining_fits_the_teacher_features(setup):
   config, data_dir, teacher = setup
   keras.utils.set_random_seed(0)
   encoder = builders.make_encoder(config, data_dir)
-  report = text_pretraining.pretrain_encoder(encoder, teacher, config,
-                                             data_dir)
+  report = text_pretraining.pretrain_encoder(encoder, teacher, config, data_dir)
   assert report["steps"] == 60 and report["images"] == 12
   # Measured: 0.55 from 0.85-0.88.
   assert report["final_train_loss"] < 0.8 * report["first_train_loss"], report
@@ -79,7 +98,8 @@ def test_weights_round_trip_and_refuse_another_encoder(setup, tmp_path):
   text_pretraining.load_encoder_weights(fresh, path)
   np.testing.assert_allclose(fresh(texts), before, rtol=1e-6)
   other = builders.make_encoder(
-      Config(**{**config.__dict__, "embedding_dim": 8}), data_dir)
+    Config(**{**config.__dict__, "embedding_dim": 8}), data_dir
+  )
   other(texts)
   with pytest.raises(ValueError, match="delete it to pretrain again"):
     text_pretraining.load_encoder_weights(other, path)
@@ -88,26 +108,33 @@ def test_weights_round_trip_and_refuse_another_encoder(setup, tmp_path):
 def test_a_frozen_encoder_is_not_trained(setup):
   config, data_dir, _ = setup
   config = Config(**{**config.__dict__, "freeze_text_encoder": True})
-  state = loop.TrainState(config, data_dir, None, None,
-                             {loop.STAGE_ONE: 1, loop.STAGE_TWO: 1})
+  state = loop.TrainState(
+    config, data_dir, None, None, {loop.STAGE_ONE: 1, loop.STAGE_TWO: 1}
+  )
   trained = {id(v) for v in state.generator.trainable_variables}
   assert state.generator.encoder.weights
   assert not any(id(w) in trained for w in state.generator.encoder.weights)
-  assert any(id(w) in trained
-             for w in state.generator.student.trainable_variables)
+  assert any(
+    id(w) in trained for w in state.generator.student.trainable_variables
+  )
 
 
 def test_whitening_gives_zero_mean_and_the_asked_std_where_it_varies(setup):
   config, data_dir, _ = setup
   encoder = builders.make_encoder(config, data_dir)
-  captions = np.array([f"a {size} {colour} circle at the {place}"
-                       for size in ("small", "large")
-                       for colour in ("red", "green", "blue", "white")
-                       for place in ("top", "bottom", "left", "right")])
+  captions = np.array(
+    [
+      f"a {size} {colour} circle at the {place}"
+      for size in ("small", "large")
+      for colour in ("red", "green", "blue", "white")
+      for place in ("top", "bottom", "left", "right")
+    ]
+  )
   texts = tf.constant(list(captions))
   raw = encoder(texts).numpy().astype(np.float64)
-  summary = text_pretraining.whiten_embedding(encoder, captions, std=0.1,
-                                              relative_epsilon=1e-6)
+  summary = text_pretraining.whiten_embedding(
+    encoder, captions, std=0.1, relative_epsilon=1e-6
+  )
   assert summary["captions"] == 32 and summary["std"] == 0.1
   white = encoder(texts).numpy().astype(np.float64)
   # Still an affine image of the same embedding ...
@@ -134,27 +161,34 @@ def test_whitening_damps_directions_that_do_not_vary(setup):
 
 
 def test_a_cache_pretrained_with_other_flags_is_reused_with_a_warning(
-    setup, tmp_path, caplog):
+  setup, tmp_path, caplog
+):
   config, data_dir, teacher = setup
-  config = Config(**{**config.__dict__, "text_pretrain_steps": 2,
-                     "text_embedding_std": 0.1})
+  config = Config(
+    **{**config.__dict__, "text_pretrain_steps": 2, "text_embedding_std": 0.1}
+  )
   calls = []
+
   def make_encoder():
     calls.append(1)
     return builders.make_encoder(config, data_dir)
+
   workdir = str(tmp_path)
   path = text_pretraining.resolve_encoder_weights(
-      config, workdir, data_dir, make_encoder, lambda: teacher)
+    config, workdir, data_dir, make_encoder, lambda: teacher
+  )
   with open(text_pretraining.cached_paths(workdir)[1]) as f:
     report = json.load(f)
   assert report["whitening"]["std"] == 0.1
   assert report["settings"]["text_pretrain_steps"] == 2
   again = text_pretraining.resolve_encoder_weights(
-      config, workdir, data_dir, make_encoder, lambda: teacher)
+    config, workdir, data_dir, make_encoder, lambda: teacher
+  )
   assert again == path and len(calls) == 1
   assert "not pretrained with this run's flags" not in caplog.text
   changed = Config(**{**config.__dict__, "text_embedding_std": 0.3})
   text_pretraining.resolve_encoder_weights(
-      changed, workdir, data_dir, make_encoder, lambda: teacher)
+    changed, workdir, data_dir, make_encoder, lambda: teacher
+  )
   assert len(calls) == 1
   assert "--text_embedding_std: cached 0.1, now 0.3" in caplog.text

@@ -3,8 +3,8 @@
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from sdn_tf.utils import image_grid
 
@@ -47,8 +47,9 @@ def test_tile_one_column_and_pad_value():
   np.testing.assert_array_equal(grid[..., 2], [[1], [2], [3]])
   grid = image_grid.tile(images, columns=5, pad=1, pad_value=7)
   assert grid.shape == (3, 11, 3)
-  np.testing.assert_array_equal(grid[1, :, 0],
-                                [7, 1, 7, 2, 7, 3, 7, 7, 7, 7, 7])
+  np.testing.assert_array_equal(
+    grid[1, :, 0], [7, 1, 7, 2, 7, 3, 7, 7, 7, 7, 7]
+  )
 
 
 def test_tile_keeps_pixels():
@@ -58,13 +59,14 @@ def test_tile_keeps_pixels():
   for i, image in enumerate(images):
     r, c = divmod(i, 3)
     top, left = 2 + r * 5, 2 + c * 6
-    np.testing.assert_array_equal(grid[top:top + 3, left:left + 4], image)
+    np.testing.assert_array_equal(grid[top : top + 3, left : left + 4], image)
 
 
 def test_captioned_rows_size_and_placement():
   rows = [_solid([0, 50], size=(8, 8)), _solid([100], size=(8, 8))]
-  grid = image_grid.captioned_rows(rows, ["a red circle", "a blue square"],
-                                   cell=10, text_width=40)
+  grid = image_grid.captioned_rows(
+    rows, ["a red circle", "a blue square"], cell=10, text_width=40
+  )
   pad = 4
   # k = 2 columns of (10 + 4) + 4 after the text; 2 rows of (10 + 4) + 4.
   assert grid.shape == (2 * (10 + pad) + pad, 40 + 2 * (10 + pad) + pad, 3)
@@ -82,7 +84,7 @@ def test_captioned_rows_default_cell_and_header():
   grid = image_grid.captioned_rows(rows, [""], header=["a", "b", "c"])
   side = 96  # small images are scaled up to at least 96
   assert grid.shape == (16 + side + 8, 260 + 3 * (side + 4) + 4, 3)
-  assert np.all(grid[20:20 + side, 264:264 + side] == 30)
+  assert np.all(grid[20 : 20 + side, 264 : 264 + side] == 30)
   # No caption, no text: the caption column is white below the header.
   assert np.all(grid[16:, :260] == 255)
   captioned = image_grid.captioned_rows(rows, ["a red circle"])
@@ -91,13 +93,17 @@ def test_captioned_rows_default_cell_and_header():
   np.testing.assert_array_equal(captioned[:, 260:], grid[16:, 260:])
   big = [_solid([30], size=(128, 128))]
   assert image_grid.captioned_rows(big, ["x"]).shape == (
-      128 + 8, 260 + 128 + 8, 3)
+    128 + 8,
+    260 + 128 + 8,
+    3,
+  )
 
 
 def test_captioned_rows_long_caption_fits():
   long_caption = "a very long caption " * 50
-  grid = image_grid.captioned_rows([_solid([0], size=(4, 4))],
-                                   [long_caption], cell=24, text_width=60)
+  grid = image_grid.captioned_rows(
+    [_solid([0], size=(4, 4))], [long_caption], cell=24, text_width=60
+  )
   assert grid.shape == (24 + 8, 60 + 24 + 8, 3)
 
 

@@ -5,11 +5,22 @@ import pytest
 from sdn_tf.utils import progress
 
 
-@pytest.mark.parametrize("seconds,text", [
-    (0, "0s"), (0.9, "0s"), (42, "42s"), (59.99, "59s"), (60, "1m00s"),
-    (185, "3m05s"), (3599, "59m59s"), (3600, "1h00m"), (3725, "1h02m"),
-    (36000 + 59 * 60 + 59, "10h59m"), (-5, "0s"),
-])
+@pytest.mark.parametrize(
+  "seconds,text",
+  [
+    (0, "0s"),
+    (0.9, "0s"),
+    (42, "42s"),
+    (59.99, "59s"),
+    (60, "1m00s"),
+    (185, "3m05s"),
+    (3599, "59m59s"),
+    (3600, "1h00m"),
+    (3725, "1h02m"),
+    (36000 + 59 * 60 + 59, "10h59m"),
+    (-5, "0s"),
+  ],
+)
 def test_format_duration(seconds, text):
   assert progress.format_duration(seconds) == text
 
@@ -61,13 +72,21 @@ def test_rate_meter_real_clock():
 
 def test_progress_line_by_hand():
   line = progress.progress_line(
-      "stage1", 120, 1000, {"loss": 3.21, "stage1/input": 0.000123456},
-      rate=1.5, items_per_step=32, eta=192.0)
-  assert line == ("stage1 120/1000 loss=3.21 stage1/input=0.0001235 | "
-                  "48.0 img/s | ETA 3m12s")
+    "stage1",
+    120,
+    1000,
+    {"loss": 3.21, "stage1/input": 0.000123456},
+    rate=1.5,
+    items_per_step=32,
+    eta=192.0,
+  )
+  assert line == (
+    "stage1 120/1000 loss=3.21 stage1/input=0.0001235 | 48.0 img/s | ETA 3m12s"
+  )
 
 
 def test_progress_line_unknown_eta_and_unit():
-  line = progress.progress_line("sampling", 3, 10, {}, rate=0.0,
-                                items_per_step=8, eta=None, unit="caption")
+  line = progress.progress_line(
+    "sampling", 3, 10, {}, rate=0.0, items_per_step=8, eta=None, unit="caption"
+  )
   assert line == "sampling 3/10  | 0.0 caption/s | ETA ?"

@@ -16,8 +16,17 @@ from sdn_tf.data import loader_common as common
 from sdn_tf.data.captioned_image import CaptionedImage
 
 # What PIL raises on damaged or unsupported files varies by format plugin.
-_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError,
-               KeyError, TypeError, struct.error, Image.DecompressionBombError)
+_PIL_ERRORS = (
+  OSError,
+  SyntaxError,
+  ValueError,
+  EOFError,
+  IndexError,
+  KeyError,
+  TypeError,
+  struct.error,
+  Image.DecompressionBombError,
+)
 # PIL format names whose bytes TensorFlow's JPEG/PNG decoders read as-is
 # (MPO is a JPEG with extra frames appended, as some cameras write).
 _KEPT_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png"}
@@ -26,9 +35,10 @@ _KEPT_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png"}
 @dataclasses.dataclass(frozen=True)
 class CheckedImage:
   """An image that PIL decoded, as it will be stored."""
-  data: bytes        # the encoded bytes to write
-  format: str        # "jpeg" or "png"
-  reencoded: bool    # True when `data` is a PNG made from another format
+
+  data: bytes  # the encoded bytes to write
+  format: str  # "jpeg" or "png"
+  reencoded: bool  # True when `data` is a PNG made from another format
 
 
 class BadImage(Exception):
@@ -68,8 +78,9 @@ def check_image(data: bytes) -> CheckedImage:
       return CheckedImage(_to_png(image), "png", True)
   except Image.UnidentifiedImageError:
     # PIL's own message names an anonymous BytesIO object; say it plainly.
-    raise BadImage(common.CORRUPT_IMAGE,
-                    "not an image format PIL can identify") from None
+    raise BadImage(
+      common.CORRUPT_IMAGE, "not an image format PIL can identify"
+    ) from None
   except _PIL_ERRORS as e:
     raise BadImage(common.CORRUPT_IMAGE, str(e) or type(e).__name__) from None
 
@@ -89,4 +100,3 @@ def read_image(record: CaptionedImage) -> CheckedImage:
   except OSError as e:
     raise BadImage(common.UNREADABLE_IMAGE, e.strerror or str(e)) from None
   return check_image(data)
-

@@ -15,12 +15,12 @@ import numpy as np
 
 from sdn_tf.data.captioned_image import CaptionedImage
 
-IMAGE_ENCODED = "image/encoded"      # bytes: JPEG or PNG, as on disk
-IMAGE_ID = "image/id"                # bytes: CaptionedImage.example_id
-IMAGE_BOX = "image/box"              # float x4: x, y, w, h in pixels; absent = none
-LABEL = "label"                      # int64: class index from 0
-CAPTIONS = "captions"                # bytes list: every caption of the image
-EMBEDDINGS = "embeddings"            # float list: [num_captions * dim], optional
+IMAGE_ENCODED = "image/encoded"  # bytes: JPEG or PNG, as on disk
+IMAGE_ID = "image/id"  # bytes: CaptionedImage.example_id
+IMAGE_BOX = "image/box"  # float x4: x, y, w, h in pixels; absent = none
+LABEL = "label"  # int64: class index from 0
+CAPTIONS = "captions"  # bytes list: every caption of the image
+EMBEDDINGS = "embeddings"  # float list: [num_captions * dim], optional
 
 METADATA_FILE = "metadata.json"
 VOCAB_FILE = "vocab.txt"
@@ -54,12 +54,12 @@ def encode_example(record: CaptionedImage, image_bytes: bytes):
     return tf.train.Feature(float_list=tf.train.FloatList(value=values))
 
   feature = {
-      IMAGE_ENCODED: bytes_feature([image_bytes]),
-      IMAGE_ID: bytes_feature([record.example_id.encode("utf-8")]),
-      LABEL: tf.train.Feature(
-          int64_list=tf.train.Int64List(value=[record.label])),
-      CAPTIONS: bytes_feature(
-          [c.encode("utf-8") for c in record.captions]),
+    IMAGE_ENCODED: bytes_feature([image_bytes]),
+    IMAGE_ID: bytes_feature([record.example_id.encode("utf-8")]),
+    LABEL: tf.train.Feature(
+      int64_list=tf.train.Int64List(value=[record.label])
+    ),
+    CAPTIONS: bytes_feature([c.encode("utf-8") for c in record.captions]),
   }
   if record.box is not None:
     feature[IMAGE_BOX] = float_feature([float(v) for v in record.box])
@@ -72,11 +72,12 @@ def encode_example(record: CaptionedImage, image_bytes: bytes):
 def feature_spec() -> Dict:
   """`tf.io.parse_single_example`'s spec for what `encode_example` writes."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   return {
-      IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
-      IMAGE_ID: tf.io.FixedLenFeature([], tf.string),
-      IMAGE_BOX: tf.io.VarLenFeature(tf.float32),
-      LABEL: tf.io.FixedLenFeature([], tf.int64),
-      CAPTIONS: tf.io.VarLenFeature(tf.string),
-      EMBEDDINGS: tf.io.VarLenFeature(tf.float32),
+    IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
+    IMAGE_ID: tf.io.FixedLenFeature([], tf.string),
+    IMAGE_BOX: tf.io.VarLenFeature(tf.float32),
+    LABEL: tf.io.FixedLenFeature([], tf.int64),
+    CAPTIONS: tf.io.VarLenFeature(tf.string),
+    EMBEDDINGS: tf.io.VarLenFeature(tf.float32),
   }

@@ -5,7 +5,8 @@ what was written (labels, caption counts, formats, embeddings) that
 
 import collections
 import logging
-from typing import List, Optional
+from typing import List
+from typing import Optional
 
 import numpy as np
 
@@ -37,8 +38,9 @@ class IssueTally:
       action = "skipped" if issue.skips_example else "warning"
       logger.warning("%s: %s", action, issue.describe())
       if counter[issue.reason] == MAX_LOGGED_PER_REASON:
-        logger.warning("further %s not logged, only counted",
-                       issue.reason.replace("_", " "))
+        logger.warning(
+          "further %s not logged, only counted", issue.reason.replace("_", " ")
+        )
 
 
 class Stats:
@@ -74,8 +76,9 @@ class Stats:
       self.has_embeddings = has
     elif has != self.has_embeddings:
       raise common.DatasetError(
-          f"{record.example_id} {'has' if has else 'lacks'} caption "
-          f"embeddings, unlike the examples before it")
+        f"{record.example_id} {'has' if has else 'lacks'} caption "
+        f"embeddings, unlike the examples before it"
+      )
 
   def _add_embeddings(self, record: CaptionedImage) -> None:
     shape = np.shape(record.embeddings)
@@ -83,11 +86,12 @@ class Stats:
     # schema.EMBEDDINGS); loaders must keep to it.
     if len(shape) != 2 or shape[0] != len(record.captions):
       raise ValueError(
-          f"embeddings of {record.example_id} have shape {shape}; expected "
-          f"[{len(record.captions)} captions, dim]")
+        f"embeddings of {record.example_id} have shape {shape}; expected "
+        f"[{len(record.captions)} captions, dim]"
+      )
     if self.embedding_dim is not None and shape[1] != self.embedding_dim:
       raise common.DatasetError(
-          f"embeddings of {record.example_id} have size {shape[1]}, earlier "
-          f"ones {self.embedding_dim}")
+        f"embeddings of {record.example_id} have size {shape[1]}, earlier "
+        f"ones {self.embedding_dim}"
+      )
     self.embedding_dim = int(shape[1])
-

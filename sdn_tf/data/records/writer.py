@@ -23,8 +23,12 @@ import logging
 import os
 import shutil
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
-
+from typing import Callable
+from typing import Dict
+from typing import Iterable
+from typing import List
+from typing import Optional
+from typing import Sequence
 
 from sdn_tf.data import loader_common as common
 from sdn_tf.data.captioned_image import CaptionedImage
@@ -32,6 +36,7 @@ from sdn_tf.data.records import images as images_lib
 from sdn_tf.data.records import schema
 from sdn_tf.data.records import tallies
 from sdn_tf.text import vocab as vocab_lib
+from sdn_tf.utils import progress as progress_lib
 
 FORMAT_VERSION = 1
 DEFAULT_EXAMPLES_PER_SHARD = 1000
@@ -58,6 +63,7 @@ class WriterOptions:
     vocab_max_size: cap on the vocabulary size (reserved tokens included).
     overwrite: replace an existing, non-empty output directory.
   """
+
   examples_per_shard: Optional[int] = None
   num_shards: Optional[int] = None
   max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES
@@ -70,9 +76,15 @@ class WriterOptions:
     """Raises DatasetError naming the first invalid option."""
     if self.examples_per_shard is not None and self.num_shards is not None:
       raise common.DatasetError(
-          "--num_shards and --examples_per_shard cannot both be set")
-    for name in ("examples_per_shard", "num_shards", "max_shard_bytes",
-                 "vocab_min_count", "vocab_max_size"):
+        "--num_shards and --examples_per_shard cannot both be set"
+      )
+    for name in (
+      "examples_per_shard",
+      "num_shards",
+      "max_shard_bytes",
+      "vocab_min_count",
+      "vocab_max_size",
+    ):
       value = getattr(self, name)
       if value is not None and value < 1:
         raise common.DatasetError(f"--{name}={value} must be at least 1")
@@ -81,10 +93,11 @@ class WriterOptions:
 @dataclasses.dataclass(frozen=True)
 class Progress:
   """How far a conversion has got, for progress lines."""
-  processed: int          # images visited: written + skipped
+
+  processed: int  # images visited: written + skipped
   written: int
   skipped: int
-  total: Optional[int]    # images the loader announced, if known
+  total: Optional[int]  # images the loader announced, if known
   elapsed_s: float
 
   @property
@@ -95,14 +108,15 @@ class Progress:
   @property
   def eta_s(self) -> Optional[float]:
     """Seconds left at the current rate, when the total is known."""
-    if self.total is None or self.rate <= 0:
+    if self.total is None:
       return None
-    return max(0.0, (self.total - self.processed) / self.rate)
+    return progress_lib.seconds_left(self.processed, self.total, self.rate)
 
 
 @dataclasses.dataclass(frozen=True)
 class ConversionSummary:
   """The result of a conversion; `metadata` is what metadata.json holds."""
+
   out_dir: str
   num_examples: Dict[str, int]
   num_shards: Dict[str, int]
@@ -111,8 +125,6 @@ class ConversionSummary:
   vocab_size: int
   elapsed_s: float
   metadata: dict
-
-
 
 
 class _ShardWriter:
@@ -132,8 +144,10 @@ class _ShardWriter:
 
   def _open(self) -> None:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    path = os.path.join(self._directory,
-                        f"{self._split}-{len(self._paths):05d}.partial")
+
+    path = os.path.join(
+      self._directory, f"{self._split}-{len(self._paths):05d}.partial"
+    )
     self._writers.append(tf.io.TFRecordWriter(path))
     self._paths.append(path)
     self._counts.append(0)
@@ -146,8 +160,11 @@ class _ShardWriter:
       if index == len(self._writers):
         self._open()
       return index
-    if (not self._writers or self._counts[-1] >= self._per_shard or
-        self._bytes[-1] >= self._max_bytes):
+    if (
+      not self._writers
+      or self._counts[-1] >= self._per_shard
+      or self._bytes[-1] >= self._max_bytes
+    ):
       if self._writers:
         self._writers[-1].close()
       self._open()
@@ -176,14 +193,15 @@ class _ShardWriter:
       writer.close()
 
 
-
 def _check_record(record: CaptionedImage, num_classes: int) -> None:
   """Loader bugs (not user data) surface here as plain ValueErrors."""
   if record.split not in common.SPLITS:
     raise ValueError(f"record {record.example_id} has split {record.split!r}")
   if not 0 <= record.label < num_classes:
-    raise ValueError(f"record {record.example_id} has label {record.label} "
-                     f"outside [0, {num_classes})")
+    raise ValueError(
+      f"record {record.example_id} has label {record.label} "
+      f"outside [0, {num_classes})"
+    )
 
 
 def _check_out_dir(out_dir: str, overwrite: bool) -> None:
@@ -194,8 +212,9 @@ def _check_out_dir(out_dir: str, overwrite: bool) -> None:
       raise common.DatasetError(f"--out_dir={out_dir} is a file")
     if os.listdir(out_dir) and not overwrite:
       raise common.DatasetError(
-          f"--out_dir={out_dir} already exists and is not empty (pass "
-          f"--overwrite to replace it)")
+        f"--out_dir={out_dir} already exists and is not empty (pass "
+        f"--overwrite to replace it)"
+      )
 
 
 def _make_tmp_dir(out_dir: str) -> str:
@@ -209,7 +228,8 @@ def _make_tmp_dir(out_dir: str) -> str:
     os.makedirs(tmp_dir)
   except OSError as e:
     raise common.DatasetError(
-        f"--out_dir={out_dir} cannot be created: {e.strerror or e}") from None
+      f"--out_dir={out_dir} cannot be created: {e.strerror or e}"
+    ) from None
   return tmp_dir
 
 
@@ -225,15 +245,20 @@ def _publish(tmp_dir: str, out_dir: str) -> None:
     shutil.rmtree(old_dir, ignore_errors=True)
 
 
-def write_dataset(items: Iterable[common.Item], out_dir: str, *,
-                  dataset_name: str, data_dir: str,
-                  class_names: Sequence[str],
-                  options: WriterOptions = WriterOptions(),
-                  total: Optional[int] = None,
-                  progress: Optional[Callable[[Progress], None]] = None,
-                  progress_interval_s: float = 1.0,
-                  split_rule: Optional[str] = None,
-                  loader_options: Optional[dict] = None) -> ConversionSummary:
+def write_dataset(
+  items: Iterable[common.Item],
+  out_dir: str,
+  *,
+  dataset_name: str,
+  data_dir: str,
+  class_names: Sequence[str],
+  options: WriterOptions = WriterOptions(),
+  total: Optional[int] = None,
+  progress: Optional[Callable[[Progress], None]] = None,
+  progress_interval_s: float = 1.0,
+  split_rule: Optional[str] = None,
+  loader_options: Optional[dict] = None,
+) -> ConversionSummary:
   """Writes records and counts issues from `items` into `out_dir`.
 
   Args:
@@ -264,6 +289,7 @@ def write_dataset(items: Iterable[common.Item], out_dir: str, *,
   # are reported before TensorFlow's seconds-long import, and before the
   # clock starts so that the first progress rate is not skewed by it.
   import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top
+
   start = time.monotonic()
   tmp_dir = _make_tmp_dir(out_dir)
   writers = {s: _ShardWriter(tmp_dir, s, options) for s in common.SPLITS}
@@ -280,10 +306,18 @@ def write_dataset(items: Iterable[common.Item], out_dir: str, *,
     if progress:
       progress(_progress(writers, tally, total, time.monotonic() - start))
     shard_files = {s: w.finish() for s, w in writers.items()}
-    provenance = _Provenance(dataset_name, data_dir, list(class_names),
-                             options, split_rule, loader_options or {}, start)
-    summary = _finish(tmp_dir, out_dir, shard_files, writers, tally, stats,
-                      provenance)
+    provenance = _Provenance(
+      dataset_name,
+      data_dir,
+      list(class_names),
+      options,
+      split_rule,
+      loader_options or {},
+      start,
+    )
+    summary = _finish(
+      tmp_dir, out_dir, shard_files, writers, tally, stats, provenance
+    )
     done = True
     return summary
   finally:
@@ -293,23 +327,33 @@ def write_dataset(items: Iterable[common.Item], out_dir: str, *,
       shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def _write_item(item: common.Item, writers: Dict[str, _ShardWriter],
-                tally: tallies.IssueTally, stats: tallies.Stats, num_classes: int) -> None:
+def _write_item(
+  item: common.Item,
+  writers: Dict[str, _ShardWriter],
+  tally: tallies.IssueTally,
+  stats: tallies.Stats,
+  num_classes: int,
+) -> None:
   """Writes one record, or reports one issue."""
   if isinstance(item, common.DataIssue):
     tally.report(item)
     return
   _check_record(item, num_classes)
   if item.example_id in stats.ids:
-    tally.report(common.DataIssue(common.DUPLICATE_ID,
-                                  item.image_path or item.example_id,
-                                  f"id {item.example_id!r} seen before"))
+    tally.report(
+      common.DataIssue(
+        common.DUPLICATE_ID,
+        item.image_path or item.example_id,
+        f"id {item.example_id!r} seen before",
+      )
+    )
     return
   try:
     image = images_lib.read_image(item)
   except images_lib.BadImage as e:
-    tally.report(common.DataIssue(e.reason, item.image_path or item.example_id,
-                                  e.detail))
+    tally.report(
+      common.DataIssue(e.reason, item.image_path or item.example_id, e.detail)
+    )
     return
   stats.ids.add(item.example_id)
   stats.add(item, image)
@@ -320,13 +364,19 @@ def _write_item(item: common.Item, writers: Dict[str, _ShardWriter],
 def _progress(writers, tally, total, elapsed_s) -> Progress:
   written = sum(w.num_written for w in writers.values())
   skipped = sum(tally.skipped.values())
-  return Progress(processed=written + skipped, written=written,
-                  skipped=skipped, total=total, elapsed_s=elapsed_s)
+  return Progress(
+    processed=written + skipped,
+    written=written,
+    skipped=skipped,
+    total=total,
+    elapsed_s=elapsed_s,
+  )
 
 
 @dataclasses.dataclass(frozen=True)
 class _Provenance:
   """Where a conversion's data came from and how it was run."""
+
   dataset: str
   data_dir: str
   class_names: List[str]
@@ -336,80 +386,105 @@ class _Provenance:
   start: float  # time.monotonic() at the start
 
 
-def _finish(tmp_dir: str, out_dir: str, shard_files: Dict[str, List[str]],
-            writers: Dict[str, _ShardWriter], tally: tallies.IssueTally,
-            stats: tallies.Stats, info: _Provenance) -> ConversionSummary:
+def _finish(
+  tmp_dir: str,
+  out_dir: str,
+  shard_files: Dict[str, List[str]],
+  writers: Dict[str, _ShardWriter],
+  tally: tallies.IssueTally,
+  stats: tallies.Stats,
+  info: _Provenance,
+) -> ConversionSummary:
   """Writes vocab.txt and metadata.json, then publishes the directory."""
   num_examples = {s: w.num_written for s, w in writers.items()}
   if not sum(num_examples.values()):
     skipped = ", ".join(f"{n} {r}" for r, n in sorted(tally.skipped.items()))
     raise common.DatasetError(
-        f"no usable examples in --data_dir={info.data_dir}"
-        + (f" (skipped: {skipped})" if skipped else ""))
+      f"no usable examples in --data_dir={info.data_dir}"
+      + (f" (skipped: {skipped})" if skipped else "")
+    )
   if not num_examples[common.TRAIN]:
-    logger.warning("no training examples: vocab.txt holds only %s",
-                   vocab_lib.RESERVED_TOKENS)
+    logger.warning(
+      "no training examples: vocab.txt holds only %s", vocab_lib.RESERVED_TOKENS
+    )
   tokens = vocab_lib.build_vocabulary(
-      stats.train_captions, min_count=info.options.vocab_min_count,
-      max_size=info.options.vocab_max_size, mode=VOCAB_MODE)
+    stats.train_captions,
+    min_count=info.options.vocab_min_count,
+    max_size=info.options.vocab_max_size,
+    mode=VOCAB_MODE,
+  )
   vocab_lib.write_vocabulary(os.path.join(tmp_dir, schema.VOCAB_FILE), tokens)
-  metadata = _metadata(num_examples, shard_files, tally, stats, info,
-                       len(tokens))
-  with open(os.path.join(tmp_dir, schema.METADATA_FILE), "w",
-            encoding="utf-8") as f:
+  metadata = _metadata(
+    num_examples, shard_files, tally, stats, info, len(tokens)
+  )
+  with open(
+    os.path.join(tmp_dir, schema.METADATA_FILE), "w", encoding="utf-8"
+  ) as f:
     json.dump(metadata, f, indent=2, ensure_ascii=False)
     f.write("\n")
   _publish(tmp_dir, out_dir)
   return ConversionSummary(
-      out_dir=os.path.abspath(out_dir), num_examples=num_examples,
-      num_shards={s: len(f) for s, f in shard_files.items()},
-      skipped=dict(tally.skipped), warnings=dict(tally.warnings),
-      vocab_size=len(tokens), elapsed_s=metadata["elapsed_s"],
-      metadata=metadata)
+    out_dir=os.path.abspath(out_dir),
+    num_examples=num_examples,
+    num_shards={s: len(f) for s, f in shard_files.items()},
+    skipped=dict(tally.skipped),
+    warnings=dict(tally.warnings),
+    vocab_size=len(tokens),
+    elapsed_s=metadata["elapsed_s"],
+    metadata=metadata,
+  )
 
 
-def _metadata(num_examples: Dict[str, int],
-              shard_files: Dict[str, List[str]], tally: tallies.IssueTally,
-              stats: tallies.Stats, info: _Provenance, vocab_size: int) -> dict:
+def _metadata(
+  num_examples: Dict[str, int],
+  shard_files: Dict[str, List[str]],
+  tally: tallies.IssueTally,
+  stats: tallies.Stats,
+  info: _Provenance,
+  vocab_size: int,
+) -> dict:
   """The content of metadata.json."""
   counts = sorted(stats.caption_counts)
   options = dataclasses.asdict(info.options)
   options.update(info.loader_options)
   return {
-      "format_version": FORMAT_VERSION,
-      "dataset": info.dataset,
-      "data_dir": info.data_dir,
-      "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-          timespec="seconds"),
-      "elapsed_s": round(time.monotonic() - info.start, 3),
-      "splits": list(common.SPLITS),
-      "num_examples": num_examples,
-      "num_shards": {s: len(f) for s, f in shard_files.items()},
-      "shard_files": shard_files,
-      "num_classes": len(info.class_names),
-      "class_names": info.class_names,
-      "labels_per_split": {s: sorted(stats.labels[s]) for s in common.SPLITS},
-      "split_rule": info.split_rule,
-      "captions_per_image": counts[0] if len(counts) == 1 else None,
-      "min_captions_per_image": counts[0],
-      "max_captions_per_image": counts[-1],
-      "embedding_dim": stats.embedding_dim,
-      "num_with_box": stats.with_boxes,
-      "image_formats": dict(stats.formats),
-      "num_reencoded_to_png": stats.reencoded,
-      "vocab_size": vocab_size,
-      "vocab_mode": VOCAB_MODE,
-      "num_skipped": sum(tally.skipped.values()),
-      "skipped": dict(sorted(tally.skipped.items())),
-      "warnings": dict(sorted(tally.warnings.items())),
-      "options": options,
+    "format_version": FORMAT_VERSION,
+    "dataset": info.dataset,
+    "data_dir": info.data_dir,
+    "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+      timespec="seconds"
+    ),
+    "elapsed_s": round(time.monotonic() - info.start, 3),
+    "splits": list(common.SPLITS),
+    "num_examples": num_examples,
+    "num_shards": {s: len(f) for s, f in shard_files.items()},
+    "shard_files": shard_files,
+    "num_classes": len(info.class_names),
+    "class_names": info.class_names,
+    "labels_per_split": {s: sorted(stats.labels[s]) for s in common.SPLITS},
+    "split_rule": info.split_rule,
+    "captions_per_image": counts[0] if len(counts) == 1 else None,
+    "min_captions_per_image": counts[0],
+    "max_captions_per_image": counts[-1],
+    "embedding_dim": stats.embedding_dim,
+    "num_with_box": stats.with_boxes,
+    "image_formats": dict(stats.formats),
+    "num_reencoded_to_png": stats.reencoded,
+    "vocab_size": vocab_size,
+    "vocab_mode": VOCAB_MODE,
+    "num_skipped": sum(tally.skipped.values()),
+    "skipped": dict(sorted(tally.skipped.items())),
+    "warnings": dict(sorted(tally.warnings.items())),
+    "options": options,
   }
 
 
-def convert(source: common.DatasetSource, out_dir: str,
-            options: WriterOptions = WriterOptions(),
-            progress: Optional[Callable[[Progress], None]] = None
-            ) -> ConversionSummary:
+def convert(
+  source: common.DatasetSource,
+  out_dir: str,
+  options: WriterOptions = WriterOptions(),
+  progress: Optional[Callable[[Progress], None]] = None,
+) -> ConversionSummary:
   """Writes a loader's data set as a prepared data set in `out_dir`.
 
   Args:
@@ -422,7 +497,14 @@ def convert(source: common.DatasetSource, out_dir: str,
     The summary.
   """
   return write_dataset(
-      source.items(), out_dir, dataset_name=source.name,
-      data_dir=source.data_dir, class_names=source.class_names,
-      options=options, total=source.num_images, progress=progress,
-      split_rule=source.split_rule, loader_options=source.options)
+    source.items(),
+    out_dir,
+    dataset_name=source.name,
+    data_dir=source.data_dir,
+    class_names=source.class_names,
+    options=options,
+    total=source.num_images,
+    progress=progress,
+    split_rule=source.split_rule,
+    loader_options=source.options,
+  )

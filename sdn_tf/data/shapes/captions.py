@@ -7,66 +7,98 @@ matching.
 """
 
 import re
-from typing import Dict, List, Tuple
+from typing import Dict
+from typing import List
+from typing import Tuple
 
 import numpy as np
 
 from sdn_tf.data.shapes.spec import NUM_CAPTIONS
-from sdn_tf.data.shapes.spec import pick
 from sdn_tf.data.shapes.spec import ShapeAttributes
+from sdn_tf.data.shapes.spec import pick
 
 # ----------------------------------------------------------------------------
 
 SIZE_PHRASES: Dict[str, Tuple[str, ...]] = {
-    "small": ("small", "tiny", "little"),
-    "large": ("large", "big", "huge"),
+  "small": ("small", "tiny", "little"),
+  "large": ("large", "big", "huge"),
 }
 
 POSITION_PHRASES: Dict[str, Tuple[str, ...]] = {
-    "center": ("in the center", "in the middle", "at the center",
-               "in the middle of the picture"),
-    "left": ("on the left", "on the left side", "at the left side",
-             "to the left", "at the left"),
-    "right": ("on the right", "on the right side", "at the right side",
-              "to the right", "at the right"),
-    "top": ("at the top", "near the top", "in the upper part",
-            "toward the top", "at the top side"),
-    "bottom": ("at the bottom", "near the bottom", "in the lower part",
-               "toward the bottom", "at the bottom side"),
+  "center": (
+    "in the center",
+    "in the middle",
+    "at the center",
+    "in the middle of the picture",
+  ),
+  "left": (
+    "on the left",
+    "on the left side",
+    "at the left side",
+    "to the left",
+    "at the left",
+  ),
+  "right": (
+    "on the right",
+    "on the right side",
+    "at the right side",
+    "to the right",
+    "at the right",
+  ),
+  "top": (
+    "at the top",
+    "near the top",
+    "in the upper part",
+    "toward the top",
+    "at the top side",
+  ),
+  "bottom": (
+    "at the bottom",
+    "near the bottom",
+    "in the lower part",
+    "toward the bottom",
+    "at the bottom side",
+  ),
 }
 
 BACKGROUND_WORDS: Dict[str, Tuple[str, ...]] = {
-    "black": ("black", "dark"),
-    "gray": ("gray", "grey"),
+  "black": ("black", "dark"),
+  "gray": ("gray", "grey"),
 }
 
 # "{}" is the background word. {bg} slots take a prepositional phrase, {bgn}
 # slots a noun phrase.
 BACKGROUND_PHRASES: Tuple[str, ...] = (
-    "on a {} background", "over a {} background", "against a {} backdrop",
-    "on a plain {} background")
+  "on a {} background",
+  "over a {} background",
+  "against a {} backdrop",
+  "on a plain {} background",
+)
 BACKGROUND_NOUN_PHRASES: Tuple[str, ...] = (
-    "a {} background", "a plain {} backdrop", "a {} backdrop")
+  "a {} background",
+  "a plain {} backdrop",
+  "a {} backdrop",
+)
 
 # Slots: {size} {colour} {shape} {pos} {bg} {bgn}. Colour and shape are in
 # every template; size, position and background are left out of some.
 CAPTION_TEMPLATES: Tuple[str, ...] = (
-    "a {size} {colour} {shape} {pos}",
-    "{pos} there is a {size} {colour} {shape} {bg}",
-    "the picture shows a {size} {colour} {shape} {pos}",
-    "{pos} you can see a {size} {colour} {shape}",
-    "a {size} {shape} in {colour} {pos} {bg}",
-    "this image has a {size} {colour} {shape} {pos}",
-    "{bgn} with a {size} {colour} {shape} {pos}",
-    "the {shape} is {colour} and {size}, and it sits {pos}",
-    "a {colour} {shape} that is {size}, placed {pos}",
-    "{size} {colour} {shape} {pos} {bg}",
-    "an image of a {size} {colour} {shape} {pos}",
-    "the {colour} {shape} {pos} is {size}",
-    "{pos} sits a {size} {colour} {shape} {bg}",
-    "a {colour} {shape} {pos} {bg}",
-    "a {size} {colour} {shape} {bg}",
-    "there is a {size} {colour} {shape} {pos}",
+  "a {size} {colour} {shape} {pos}",
+  "{pos} there is a {size} {colour} {shape} {bg}",
+  "the picture shows a {size} {colour} {shape} {pos}",
+  "{pos} you can see a {size} {colour} {shape}",
+  "a {size} {shape} in {colour} {pos} {bg}",
+  "this image has a {size} {colour} {shape} {pos}",
+  "{bgn} with a {size} {colour} {shape} {pos}",
+  "the {shape} is {colour} and {size}, and it sits {pos}",
+  "a {colour} {shape} that is {size}, placed {pos}",
+  "{size} {colour} {shape} {pos} {bg}",
+  "an image of a {size} {colour} {shape} {pos}",
+  "the {colour} {shape} {pos} is {size}",
+  "{pos} sits a {size} {colour} {shape} {bg}",
+  "a {colour} {shape} {pos} {bg}",
+  "a {size} {colour} {shape} {bg}",
+  "there is a {size} {colour} {shape} {pos}",
 )
 
 # ----------------------------------------------------------------------------
@@ -80,29 +112,30 @@ def _fix_articles(text: str) -> str:
   return re.sub(r"\ba (?=[aeiou])", "an ", text)
 
 
-def _fill_template(template: str, attrs: ShapeAttributes,
-                   rng: np.random.Generator) -> str:
+def _fill_template(
+  template: str, attrs: ShapeAttributes, rng: np.random.Generator
+) -> str:
   """Fills one template, drawing a synonym for each slot."""
   bg_word = pick(rng, BACKGROUND_WORDS[attrs.background])
   text = template.format(
-      size=pick(rng, SIZE_PHRASES[attrs.size]),
-      colour=attrs.colour,
-      shape=attrs.shape,
-      pos=pick(rng, POSITION_PHRASES[attrs.position]),
-      bg=pick(rng, BACKGROUND_PHRASES).format(bg_word),
-      bgn=pick(rng, BACKGROUND_NOUN_PHRASES).format(bg_word))
+    size=pick(rng, SIZE_PHRASES[attrs.size]),
+    colour=attrs.colour,
+    shape=attrs.shape,
+    pos=pick(rng, POSITION_PHRASES[attrs.position]),
+    bg=pick(rng, BACKGROUND_PHRASES).format(bg_word),
+    bgn=pick(rng, BACKGROUND_NOUN_PHRASES).format(bg_word),
+  )
   return _fix_articles(text)
 
 
-def make_captions(attrs: ShapeAttributes, rng: np.random.Generator,
-                  num: int = NUM_CAPTIONS) -> Tuple[List[str], List[int]]:
+def make_captions(
+  attrs: ShapeAttributes, rng: np.random.Generator, num: int = NUM_CAPTIONS
+) -> Tuple[List[str], List[int]]:
   """Returns `num` captions from distinct templates, and the template ids."""
   if num > len(CAPTION_TEMPLATES):
     raise ValueError(f"at most {len(CAPTION_TEMPLATES)} captions, got {num}")
-  template_ids = [int(i) for i in
-                  rng.permutation(len(CAPTION_TEMPLATES))[:num]]
-  captions = [_fill_template(CAPTION_TEMPLATES[i], attrs, rng)
-              for i in template_ids]
+  template_ids = [int(i) for i in rng.permutation(len(CAPTION_TEMPLATES))[:num]]
+  captions = [
+    _fill_template(CAPTION_TEMPLATES[i], attrs, rng) for i in template_ids
+  ]
   return captions, template_ids
-
-

@@ -2,18 +2,18 @@
 
 import dataclasses
 from typing import Dict
+from typing import Tuple
 
 import numpy as np
 
-from sdn_tf.data.shapes.spec import DEFAULT_IMAGE_SIZE
-from sdn_tf.data.shapes.spec import ShapeAttributes
-from sdn_tf.data.shapes.spec import ShapeClass
-from typing import Tuple
-from sdn_tf.data.shapes.spec import image_rng
 from sdn_tf.data.shapes.captions import make_captions
 from sdn_tf.data.shapes.render import object_area
 from sdn_tf.data.shapes.render import object_centroid
 from sdn_tf.data.shapes.render import render_image
+from sdn_tf.data.shapes.spec import DEFAULT_IMAGE_SIZE
+from sdn_tf.data.shapes.spec import ShapeAttributes
+from sdn_tf.data.shapes.spec import ShapeClass
+from sdn_tf.data.shapes.spec import image_rng
 from sdn_tf.data.shapes.spec import sample_attributes
 from sdn_tf.data.shapes.spec import split_classes
 
@@ -25,6 +25,7 @@ from sdn_tf.data.shapes.spec import split_classes
 @dataclasses.dataclass(frozen=True)
 class ShapeExample:
   """One generated image with its captions and metadata."""
+
   split: str
   index: int
   shape_class: ShapeClass
@@ -40,7 +41,7 @@ class ShapeExample:
 
   @property
   def rel_stem(self) -> str:
-    """"<class_dir>/<name>", the path below images/ and text_c10/."""
+    """ "<class_dir>/<name>", the path below images/ and text_c10/."""
     return f"{self.shape_class.dir_name}/{self.name}"
 
 
@@ -54,8 +55,9 @@ def example_class(split: str, index: int) -> ShapeClass:
   return classes[index % len(classes)]
 
 
-def generate_example(seed: int, split: str, index: int,
-                     image_size: int = DEFAULT_IMAGE_SIZE) -> ShapeExample:
+def generate_example(
+  seed: int, split: str, index: int, image_size: int = DEFAULT_IMAGE_SIZE
+) -> ShapeExample:
   """Generates image `index` of `split`; depends only on the arguments."""
   shape_class = example_class(split, index)
   rng = image_rng(seed, split, index)
@@ -63,41 +65,48 @@ def generate_example(seed: int, split: str, index: int,
   attrs = sample_attributes(rng, shape_class.shape, shape_class.colour)
   captions, template_ids = make_captions(attrs, rng)
   image = render_image(attrs, image_size, rng)
-  return ShapeExample(split, index, shape_class, attrs, image,
-                      tuple(captions), tuple(template_ids))
+  return ShapeExample(
+    split,
+    index,
+    shape_class,
+    attrs,
+    image,
+    tuple(captions),
+    tuple(template_ids),
+  )
 
 
 def _round(values, digits: int = 3):
   return [round(float(v), digits) for v in values]
 
 
-def attributes_record(example: ShapeExample, image_id: int,
-                      image_size: int) -> Dict:
+def attributes_record(
+  example: ShapeExample, image_id: int, image_size: int
+) -> Dict:
   """Returns the attributes.jsonl object of one example (pixel units)."""
   a, r = example.attrs, image_size
   extent = a.extent * r
   cx, cy = a.centre[0] * r, a.centre[1] * r
   return {
-      "id": image_id,
-      "path": f"{example.rel_stem}.png",
-      "split": example.split,
-      "class_index": example.shape_class.index,
-      "class_dir": example.shape_class.dir_name,
-      "held_out": example.shape_class.held_out,
-      "shape": a.shape,
-      "colour": a.colour,
-      "size": a.size,
-      "position": a.position,
-      "background": a.background,
-      "centre": _round((cx, cy)),
-      "extent": round(extent, 3),
-      "bbox": _round((cx - extent / 2, cy - extent / 2,
-                      cx + extent / 2, cy + extent / 2)),
-      "centroid": _round(object_centroid(a.shape, (cx, cy), extent)),
-      "area": round(object_area(a.shape, extent), 3),
-      "object_rgb": list(a.object_rgb),
-      "background_rgb": list(a.background_rgb),
-      "caption_templates": list(example.template_ids),
+    "id": image_id,
+    "path": f"{example.rel_stem}.png",
+    "split": example.split,
+    "class_index": example.shape_class.index,
+    "class_dir": example.shape_class.dir_name,
+    "held_out": example.shape_class.held_out,
+    "shape": a.shape,
+    "colour": a.colour,
+    "size": a.size,
+    "position": a.position,
+    "background": a.background,
+    "centre": _round((cx, cy)),
+    "extent": round(extent, 3),
+    "bbox": _round(
+      (cx - extent / 2, cy - extent / 2, cx + extent / 2, cy + extent / 2)
+    ),
+    "centroid": _round(object_centroid(a.shape, (cx, cy), extent)),
+    "area": round(object_area(a.shape, extent), 3),
+    "object_rgb": list(a.object_rgb),
+    "background_rgb": list(a.background_rgb),
+    "caption_templates": list(example.template_ids),
   }
-
-

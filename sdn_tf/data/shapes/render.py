@@ -13,8 +13,8 @@ import numpy as np
 
 from sdn_tf.data.shapes.spec import CROSS_ARM
 from sdn_tf.data.shapes.spec import NOISE_SIGMA
-from sdn_tf.data.shapes.spec import ShapeAttributes
 from sdn_tf.data.shapes.spec import SUPERSAMPLE
+from sdn_tf.data.shapes.spec import ShapeAttributes
 
 # ----------------------------------------------------------------------------
 # Geometry and rendering.
@@ -24,16 +24,17 @@ from sdn_tf.data.shapes.spec import SUPERSAMPLE
 def object_area(shape: str, extent: float) -> float:
   """Returns the shape's area for a bounding-box side `extent` (any unit)."""
   factors = {
-      "circle": np.pi / 4.0,
-      "square": 1.0,
-      "triangle": 0.5,
-      "cross": 2.0 * CROSS_ARM - CROSS_ARM ** 2,
+    "circle": np.pi / 4.0,
+    "square": 1.0,
+    "triangle": 0.5,
+    "cross": 2.0 * CROSS_ARM - CROSS_ARM**2,
   }
-  return factors[shape] * extent ** 2
+  return factors[shape] * extent**2
 
 
-def object_centroid(shape: str, centre: Tuple[float, float],
-                    extent: float) -> Tuple[float, float]:
+def object_centroid(
+  shape: str, centre: Tuple[float, float], extent: float
+) -> Tuple[float, float]:
   """Returns the area centroid (x, y), in the units of `centre`/`extent`."""
   cx, cy = centre
   if shape == "triangle":
@@ -41,13 +42,14 @@ def object_centroid(shape: str, centre: Tuple[float, float],
   return cx, cy
 
 
-def _inside(shape: str, x: np.ndarray, y: np.ndarray, cx: float, cy: float,
-            extent: float) -> np.ndarray:
+def _inside(
+  shape: str, x: np.ndarray, y: np.ndarray, cx: float, cy: float, extent: float
+) -> np.ndarray:
   """Boolean mask of the points (x, y) that lie inside the shape."""
   half = extent / 2.0
   dx, dy = np.abs(x - cx), np.abs(y - cy)
   if shape == "circle":
-    return dx ** 2 + dy ** 2 <= half ** 2
+    return dx**2 + dy**2 <= half**2
   if shape == "square":
     return (dx <= half) & (dy <= half)
   if shape == "triangle":
@@ -59,8 +61,9 @@ def _inside(shape: str, x: np.ndarray, y: np.ndarray, cx: float, cy: float,
   raise ValueError(f"unknown shape {shape!r}")
 
 
-def shape_coverage(attrs: ShapeAttributes, image_size: int,
-                   supersample: int = SUPERSAMPLE) -> np.ndarray:
+def shape_coverage(
+  attrs: ShapeAttributes, image_size: int, supersample: int = SUPERSAMPLE
+) -> np.ndarray:
   """Returns the fraction of each pixel the object covers, float32 [R, R].
 
   Each pixel is sampled on a `supersample` x `supersample` grid, only inside
@@ -74,16 +77,17 @@ def shape_coverage(attrs: ShapeAttributes, image_size: int,
   offsets = (np.arange(s) + 0.5) / s
   xs = (np.arange(x0, x1)[:, None] + offsets).reshape(-1)
   ys = (np.arange(y0, y1)[:, None] + offsets).reshape(-1)
-  inside = _inside(attrs.shape, xs[None, :], ys[:, None], cx, cy,
-                   attrs.extent * r)
+  inside = _inside(
+    attrs.shape, xs[None, :], ys[:, None], cx, cy, attrs.extent * r
+  )
   cover = np.zeros((r, r), np.float32)
-  cover[y0:y1, x0:x1] = inside.reshape(y1 - y0, s, x1 - x0, s).mean(
-      axis=(1, 3))
+  cover[y0:y1, x0:x1] = inside.reshape(y1 - y0, s, x1 - x0, s).mean(axis=(1, 3))
   return cover
 
 
-def render_image(attrs: ShapeAttributes, image_size: int,
-                 rng: np.random.Generator) -> np.ndarray:
+def render_image(
+  attrs: ShapeAttributes, image_size: int, rng: np.random.Generator
+) -> np.ndarray:
   """Renders one image, uint8 [R, R, 3]: anti-aliased object plus noise."""
   alpha = shape_coverage(attrs, image_size)[..., None]
   bg = np.asarray(attrs.background_rgb, np.float32)
@@ -91,5 +95,3 @@ def render_image(attrs: ShapeAttributes, image_size: int,
   image = bg + alpha * (obj - bg)
   image += NOISE_SIGMA * rng.standard_normal(image.shape, dtype=np.float32)
   return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-

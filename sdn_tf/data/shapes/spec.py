@@ -9,10 +9,12 @@ Geometry is in fractions of the image side R.
 """
 
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict
+from typing import List
+from typing import Sequence
+from typing import Tuple
 
 import numpy as np
-
 
 # ----------------------------------------------------------------------------
 # Attribute tables (docs/SHAPES.md). RGB values are exact, before jitter.
@@ -21,14 +23,14 @@ import numpy as np
 SHAPES: Tuple[str, ...] = ("circle", "square", "triangle", "cross")
 
 COLOURS: Dict[str, Tuple[int, int, int]] = {
-    "red": (220, 40, 40),
-    "green": (40, 180, 60),
-    "blue": (40, 80, 220),
-    "yellow": (230, 210, 40),
-    "purple": (150, 60, 200),
-    "orange": (240, 140, 30),
-    "cyan": (40, 200, 210),
-    "white": (240, 240, 240),
+  "red": (220, 40, 40),
+  "green": (40, 180, 60),
+  "blue": (40, 80, 220),
+  "yellow": (230, 210, 40),
+  "purple": (150, 60, 200),
+  "orange": (240, 140, 30),
+  "cyan": (40, 200, 210),
+  "white": (240, 240, 240),
 }
 
 # Object extent (side of its bounding box) as a fraction of the image side.
@@ -36,24 +38,24 @@ SIZES: Dict[str, float] = {"small": 0.25, "large": 0.5}
 
 # Nominal object centre (x, y) as fractions of the image side.
 POSITIONS: Dict[str, Tuple[float, float]] = {
-    "center": (0.5, 0.5),
-    "left": (0.25, 0.5),
-    "right": (0.75, 0.5),
-    "top": (0.5, 0.25),
-    "bottom": (0.5, 0.75),
+  "center": (0.5, 0.5),
+  "left": (0.25, 0.5),
+  "right": (0.75, 0.5),
+  "top": (0.5, 0.25),
+  "bottom": (0.5, 0.75),
 }
 
 BACKGROUNDS: Dict[str, Tuple[int, int, int]] = {
-    "black": (20, 20, 20),
-    "gray": (110, 110, 110),
+  "black": (20, 20, 20),
+  "gray": (110, 110, 110),
 }
 
 # (shape, colour) pairs never in the training split (compositional test).
 HELD_OUT_PAIRS: Tuple[Tuple[str, str], ...] = (
-    ("triangle", "purple"),
-    ("circle", "orange"),
-    ("square", "cyan"),
-    ("cross", "yellow"),
+  ("triangle", "purple"),
+  ("circle", "orange"),
+  ("square", "cyan"),
+  ("cross", "yellow"),
 )
 
 POSITION_JITTER = 0.04  # Uniform +- on each centre coordinate, fraction of R.
@@ -86,6 +88,7 @@ class ShapeClass:
     colour: a name from COLOURS.
     held_out: whether the pair never appears in the training split.
   """
+
   index: int
   shape: str
   colour: str
@@ -105,8 +108,10 @@ class ShapeClass:
 def _build_classes() -> Tuple[ShapeClass, ...]:
   held_out = set(HELD_OUT_PAIRS)
   pairs = [(s, c) for s in SHAPES for c in COLOURS]
-  return tuple(ShapeClass(i + 1, s, c, (s, c) in held_out)
-               for i, (s, c) in enumerate(pairs))
+  return tuple(
+    ShapeClass(i + 1, s, c, (s, c) in held_out)
+    for i, (s, c) in enumerate(pairs)
+  )
 
 
 CLASSES: Tuple[ShapeClass, ...] = _build_classes()
@@ -149,6 +154,7 @@ class ShapeAttributes:
     object_rgb: the object's colour after jitter.
     background_rgb: the background's colour after jitter.
   """
+
   shape: str
   colour: str
   size: str
@@ -171,8 +177,9 @@ def pick(rng: np.random.Generator, options: Sequence):
   return options[int(rng.integers(len(options)))]
 
 
-def _jitter_colour(rng: np.random.Generator,
-                   rgb: Sequence[int]) -> Tuple[int, int, int]:
+def _jitter_colour(
+  rng: np.random.Generator, rgb: Sequence[int]
+) -> Tuple[int, int, int]:
   delta = rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, size=3)
   return tuple(int(v) for v in np.clip(np.asarray(rgb) + delta, 0, 255))
 
@@ -184,8 +191,9 @@ def _place_centre(nominal: float, jitter: float, extent: float) -> float:
   return float(np.clip(nominal + jitter, half, 1.0 - half))
 
 
-def sample_attributes(rng: np.random.Generator, shape: str,
-                      colour: str) -> ShapeAttributes:
+def sample_attributes(
+  rng: np.random.Generator, shape: str, colour: str
+) -> ShapeAttributes:
   """Samples size, position, background and jitter for a (shape, colour)."""
   size = pick(rng, list(SIZES))
   position = pick(rng, list(POSITIONS))
@@ -195,9 +203,13 @@ def sample_attributes(rng: np.random.Generator, shape: str,
   nx, ny = POSITIONS[position]
   centre = (_place_centre(nx, jx, extent), _place_centre(ny, jy, extent))
   return ShapeAttributes(
-      shape=shape, colour=colour, size=size, position=position,
-      background=background, centre=centre, extent=float(extent),
-      object_rgb=_jitter_colour(rng, COLOURS[colour]),
-      background_rgb=_jitter_colour(rng, BACKGROUNDS[background]))
-
-
+    shape=shape,
+    colour=colour,
+    size=size,
+    position=position,
+    background=background,
+    centre=centre,
+    extent=float(extent),
+    object_rgb=_jitter_colour(rng, COLOURS[colour]),
+    background_rgb=_jitter_colour(rng, BACKGROUNDS[background]),
+  )

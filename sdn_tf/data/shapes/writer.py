@@ -12,27 +12,37 @@ import json
 import multiprocessing
 import os
 import shutil
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable
+from typing import Dict
+from typing import List
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
+import zlib
 
+import numpy as np
 from PIL import Image
 
-from sdn_tf.utils.errors import UsageError
+from sdn_tf.data.shapes.examples import ShapeExample
+from sdn_tf.data.shapes.examples import attributes_record
+from sdn_tf.data.shapes.examples import generate_example
 from sdn_tf.data.shapes.spec import CLASSES
 from sdn_tf.data.shapes.spec import DEFAULT_IMAGE_SIZE
 from sdn_tf.data.shapes.spec import DEFAULT_NUM_TEST
 from sdn_tf.data.shapes.spec import DEFAULT_NUM_TRAIN
 from sdn_tf.data.shapes.spec import DEFAULT_SEED
-from sdn_tf.data.shapes.examples import ShapeExample
-from sdn_tf.data.shapes.examples import attributes_record
-from sdn_tf.data.shapes.examples import generate_example
-import numpy as np
-import zlib
+from sdn_tf.utils.errors import UsageError
 
 # Written first and last: marks a directory as a shapes data set so that a
 # rerun may overwrite it, and records how it was made.
 INFO_FILE = "shapes_info.json"
-_INDEX_FILES = ("images.txt", "image_class_labels.txt",
-                "train_test_split.txt", "classes.txt", "attributes.jsonl")
+_INDEX_FILES = (
+  "images.txt",
+  "image_class_labels.txt",
+  "train_test_split.txt",
+  "classes.txt",
+  "attributes.jsonl",
+)
 _TREES = ("images", "text_c10")
 
 # The "generator" that `shapes_info.json` names. Fixed, so that data sets
@@ -53,8 +63,9 @@ class ShapesArgumentError(UsageError):
     self.message = message
 
 
-def validate_args(num_train: int, num_test: int, image_size: int,
-                  seed: int) -> None:
+def validate_args(
+  num_train: int, num_test: int, image_size: int, seed: int
+) -> None:
   """Raises ShapesArgumentError naming the first bad argument."""
   num_classes = len(CLASSES)
   if num_train < 0:
@@ -63,13 +74,16 @@ def validate_args(num_train: int, num_test: int, image_size: int,
     raise ShapesArgumentError("num_test", f"must be >= 0, got {num_test}")
   if 0 < num_test < num_classes:
     raise ShapesArgumentError(
-        "num_test", f"must be 0 or >= {num_classes} so that the test split "
-        f"holds every class, got {num_test}")
+      "num_test",
+      f"must be 0 or >= {num_classes} so that the test split "
+      f"holds every class, got {num_test}",
+    )
   if num_train + num_test == 0:
     raise ShapesArgumentError("num_train", "num_train + num_test must be > 0")
   if image_size < 32 or image_size % 32:
     raise ShapesArgumentError(
-        "image_size", f"must be a multiple of 32 and >= 32, got {image_size}")
+      "image_size", f"must be a multiple of 32 and >= 32, got {image_size}"
+    )
   if seed < 0:
     raise ShapesArgumentError("seed", f"must be >= 0, got {seed}")
 
@@ -97,8 +111,10 @@ def check_out_dir(out_dir: str) -> None:
     raise ShapesArgumentError("out_dir", f"{out_dir} is not a directory")
   if os.listdir(out_dir) and not is_shapes_dataset(out_dir):
     raise ShapesArgumentError(
-        "out_dir", f"{out_dir} is not empty and is not a shapes data set "
-        f"(no {INFO_FILE}); refusing to write into it")
+      "out_dir",
+      f"{out_dir} is not empty and is not a shapes data set "
+      f"(no {INFO_FILE}); refusing to write into it",
+    )
 
 
 def _clear_previous(out_dir: str) -> None:
@@ -119,6 +135,7 @@ def _clear_previous(out_dir: str) -> None:
 @dataclasses.dataclass(frozen=True)
 class DatasetSummary:
   """What write_dataset wrote."""
+
   out_dir: str
   num_train: int
   num_test: int
@@ -135,8 +152,9 @@ def _write_text(path: str, lines: Sequence[str]) -> None:
 
 def _write_info(out_dir: str, info: Dict, complete: bool) -> None:
   info = dict(info, complete=complete)
-  _write_text(os.path.join(out_dir, INFO_FILE),
-              [json.dumps(info, sort_keys=True)])
+  _write_text(
+    os.path.join(out_dir, INFO_FILE), [json.dumps(info, sort_keys=True)]
+  )
 
 
 def _write_example_files(out_dir: str, example: ShapeExample) -> None:
@@ -145,7 +163,8 @@ def _write_example_files(out_dir: str, example: ShapeExample) -> None:
   # Run-length zlib: same size as the default on these noisy images, ~2x
   # faster to encode, and still deterministic.
   Image.fromarray(example.image, "RGB").save(
-      png, format="PNG", compress_level=6, compress_type=zlib.Z_RLE)
+    png, format="PNG", compress_level=6, compress_type=zlib.Z_RLE
+  )
   txt = os.path.join(out_dir, "text_c10", example.rel_stem + ".txt")
   _write_text(txt, example.captions)
 
@@ -156,11 +175,14 @@ def _make_class_dirs(out_dir: str) -> None:
       os.makedirs(os.path.join(out_dir, tree, c.dir_name), exist_ok=True)
 
 
-def _write_index_files(out_dir: str, examples: List[ShapeExample],
-                       image_size: int) -> None:
+def _write_index_files(
+  out_dir: str, examples: List[ShapeExample], image_size: int
+) -> None:
   """Writes the CUB index files and attributes.jsonl, ids in sorted order."""
-  _write_text(os.path.join(out_dir, "classes.txt"),
-              [f"{c.index} {c.dir_name}" for c in CLASSES])
+  _write_text(
+    os.path.join(out_dir, "classes.txt"),
+    [f"{c.index} {c.dir_name}" for c in CLASSES],
+  )
   images, labels, splits, records = [], [], [], []
   for image_id, ex in enumerate(examples, start=1):
     images.append(f"{image_id} {ex.rel_stem}.png")
@@ -193,13 +215,17 @@ def _generate_all(jobs: List[Tuple], num_workers: int):
   # its workers cannot start, e.g. when __main__ cannot be re-imported.
   ctx = multiprocessing.get_context("spawn")
   with concurrent.futures.ProcessPoolExecutor(
-      max_workers=num_workers, mp_context=ctx) as pool:
+    max_workers=num_workers, mp_context=ctx
+  ) as pool:
     yield from pool.map(_generate_and_write, jobs, chunksize=64)
 
 
-def _run_jobs(jobs: List[Tuple], num_workers: int,
-              progress: Optional[Callable[[int, int], None]],
-              progress_every: int) -> List[ShapeExample]:
+def _run_jobs(
+  jobs: List[Tuple],
+  num_workers: int,
+  progress: Optional[Callable[[int, int], None]],
+  progress_every: int,
+) -> List[ShapeExample]:
   """Runs _generate_and_write over `jobs`, in order, reporting progress."""
   examples = []
   for example in _generate_all(jobs, num_workers):
@@ -210,14 +236,16 @@ def _run_jobs(jobs: List[Tuple], num_workers: int,
   return examples
 
 
-def write_dataset(out_dir: str,
-                  num_train: int = DEFAULT_NUM_TRAIN,
-                  num_test: int = DEFAULT_NUM_TEST,
-                  image_size: int = DEFAULT_IMAGE_SIZE,
-                  seed: int = DEFAULT_SEED,
-                  progress: Optional[Callable[[int, int], None]] = None,
-                  progress_every: int = 500,
-                  num_workers: int = 1) -> DatasetSummary:
+def write_dataset(
+  out_dir: str,
+  num_train: int = DEFAULT_NUM_TRAIN,
+  num_test: int = DEFAULT_NUM_TEST,
+  image_size: int = DEFAULT_IMAGE_SIZE,
+  seed: int = DEFAULT_SEED,
+  progress: Optional[Callable[[int, int], None]] = None,
+  progress_every: int = 500,
+  num_workers: int = 1,
+) -> DatasetSummary:
   """Writes the shapes data set in the CUB layout under `out_dir`.
 
   Args:
@@ -246,14 +274,21 @@ def write_dataset(out_dir: str,
   if is_shapes_dataset(out_dir):
     _clear_previous(out_dir)
   os.makedirs(out_dir, exist_ok=True)
-  info = {"generator": GENERATOR_ID, "num_train": num_train,
-          "num_test": num_test, "image_size": image_size, "seed": seed}
+  info = {
+    "generator": GENERATOR_ID,
+    "num_train": num_train,
+    "num_test": num_test,
+    "image_size": image_size,
+    "seed": seed,
+  }
   _write_info(out_dir, info, complete=False)
   _make_class_dirs(out_dir)
 
-  jobs = [(out_dir, seed, split, index, image_size)
-          for split, count in (("train", num_train), ("test", num_test))
-          for index in range(count)]
+  jobs = [
+    (out_dir, seed, split, index, image_size)
+    for split, count in (("train", num_train), ("test", num_test))
+    for index in range(count)
+  ]
   examples = _run_jobs(jobs, num_workers, progress, progress_every)
 
   # CUB numbers images in the order of their paths.
@@ -261,9 +296,15 @@ def write_dataset(out_dir: str,
   _write_index_files(out_dir, examples, image_size)
   _write_info(out_dir, info, complete=True)
   return DatasetSummary(
-      out_dir=out_dir, num_train=num_train, num_test=num_test,
-      image_size=image_size, seed=seed,
-      num_classes_train=len({e.shape_class.index for e in examples
-                             if e.split == "train"}),
-      num_classes_test=len({e.shape_class.index for e in examples
-                            if e.split == "test"}))
+    out_dir=out_dir,
+    num_train=num_train,
+    num_test=num_test,
+    image_size=image_size,
+    seed=seed,
+    num_classes_train=len(
+      {e.shape_class.index for e in examples if e.split == "train"}
+    ),
+    num_classes_test=len(
+      {e.shape_class.index for e in examples if e.split == "test"}
+    ),
+  )
