@@ -15,10 +15,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sdn_tf.utils import progress
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.utils import progress
 
 WEIGHTS_NAME = "vgg19_pretrained.weights.h5"
 REPORT_NAME = "vgg19_pretrained.json"
@@ -33,8 +33,9 @@ def build_classifier(image_size: int, num_classes: int) -> keras.Model:
   """VGG19 (no top) + global average pooling + a linear class layer."""
   vgg = teacher_lib.build_vgg19(image_size, weights=None)
   features = keras.layers.GlobalAveragePooling2D(name="gap")(vgg.output)
-  logits = keras.layers.Dense(num_classes, dtype="float32",
-                              name="class_logits")(features)
+  logits = keras.layers.Dense(
+    num_classes, dtype="float32", name="class_logits"
+  )(features)
   return keras.Model(vgg.input, logits, name="vgg19_classifier")
 
 
@@ -60,16 +61,23 @@ def unit_variance_init(classifier: keras.Model, images: tf.Tensor) -> None:
     x = layer(x)
 
 
-def _teacher_space_dataset(config: Config, data_dir: str, split: str,
-                           training: bool):
+def _teacher_space_dataset(
+  config: Config, data_dir: str, split: str, training: bool
+):
   dataset = input_pipeline.make_dataset(
-      data_dir, split, global_batch_size=config.batch_size,
-      image_size=config.image_size, training=training, flip=config.flip,
-      deterministic=not training, seed=config.seed)
+    data_dir,
+    split,
+    global_batch_size=config.batch_size,
+    image_size=config.image_size,
+    training=training,
+    flip=config.flip,
+    deterministic=not training,
+    seed=config.seed,
+  )
   scaling = config.input_scaling
   return dataset.map(
-      lambda b: (teacher_lib.to_teacher_space(b["image"], scaling),
-                 b["label"]))
+    lambda b: (teacher_lib.to_teacher_space(b["image"], scaling), b["label"])
+  )
 
 
 def evaluate_accuracy(classifier: keras.Model, dataset, train_labels) -> dict:
@@ -84,9 +92,11 @@ def evaluate_accuracy(classifier: keras.Model, dataset, train_labels) -> dict:
     total += len(labels)
     seen_correct += hits[seen].sum()
     seen_total += seen.sum()
-  return {"accuracy": correct / max(total, 1),
-          "accuracy_seen_classes": seen_correct / max(seen_total, 1),
-          "num_examples": int(total)}
+  return {
+    "accuracy": correct / max(total, 1),
+    "accuracy_seen_classes": seen_correct / max(seen_total, 1),
+    "num_examples": int(total),
+  }
 
 
 def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
@@ -101,8 +111,11 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     if os.path.exists(report_path):
       with open(report_path) as f:
         report = json.load(f)
-    logging.info("Reusing the pretrained teacher %s (held-out accuracy %s)",
-                 weights_path, report.get("test", {}).get("accuracy", "?"))
+    logging.info(
+      "Reusing the pretrained teacher %s (held-out accuracy %s)",
+      weights_path,
+      report.get("test", {}).get("accuracy", "?"),
+    )
     return weights_path
 
   metadata = input_pipeline.read_metadata(data_dir)
@@ -118,9 +131,14 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
       loss = loss_fn(labels, logits)
     variables = classifier.trainable_variables
     optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-    accuracy = tf.reduce_mean(tf.cast(
-        tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                 tf.cast(labels, tf.int32)), tf.float32))
+    accuracy = tf.reduce_mean(
+      tf.cast(
+        tf.equal(
+          tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32)
+        ),
+        tf.float32,
+      )
+    )
     return loss, accuracy
 
   train_data = _teacher_space_dataset(config, data_dir, "train", True)
@@ -134,23 +152,35 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     loss, accuracy = train_step(images, labels)
     if step % config.log_every == 0 or step == steps:
       rate = meter.tick(step)
-      logging.info(progress.progress_line(
-          "teacher pretraining", step, steps,
-          {"loss": float(loss), "accuracy": float(accuracy)}, rate,
-          config.batch_size, meter.eta(step, steps)))
+      logging.info(
+        progress.progress_line(
+          "teacher pretraining",
+          step,
+          steps,
+          {"loss": float(loss), "accuracy": float(accuracy)},
+          rate,
+          config.batch_size,
+          meter.eta(step, steps),
+        )
+      )
 
   test_data = _teacher_space_dataset(config, data_dir, "test", False)
-  report = {"steps": steps, "seconds": round(time.time() - start, 1),
-            "test": evaluate_accuracy(classifier, test_data,
-                                      sorted(seen_labels))}
-  logging.info("Teacher pretrained in %s: held-out accuracy %.3f (%.3f on "
-               "classes seen in training)",
-               progress.format_duration(report["seconds"]),
-               report["test"]["accuracy"],
-               report["test"]["accuracy_seen_classes"])
+  report = {
+    "steps": steps,
+    "seconds": round(time.time() - start, 1),
+    "test": evaluate_accuracy(classifier, test_data, sorted(seen_labels)),
+  }
+  logging.info(
+    "Teacher pretrained in %s: held-out accuracy %.3f (%.3f on "
+    "classes seen in training)",
+    progress.format_duration(report["seconds"]),
+    report["test"]["accuracy"],
+    report["test"]["accuracy_seen_classes"],
+  )
   os.makedirs(os.path.dirname(weights_path), exist_ok=True)
-  vgg = keras.Model(classifier.input,
-                    classifier.get_layer("block5_pool").output)
+  vgg = keras.Model(
+    classifier.input, classifier.get_layer("block5_pool").output
+  )
   # Written under a temporary name so a crash never leaves a half file
   # that a rerun would take for a finished teacher.
   partial = weights_path.replace(".weights.h5", ".partial.weights.h5")

@@ -11,22 +11,25 @@ import pytest
 import tensorflow as tf
 
 from sdn_tf import config as config_lib
-from sdn_tf.training import losses as losses_lib
-from sdn_tf.training import teacher_pretraining
-from sdn_tf.training import distillation
 from sdn_tf.models import generator as generator_lib
 from sdn_tf.models import student as student_lib
 from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.models import vgg_spec
 from sdn_tf.text import encoders
+from sdn_tf.training import distillation
+from sdn_tf.training import losses as losses_lib
+from sdn_tf.training import teacher_pretraining
 
 R = 32
 
 
 def _images(batch, size=R, seed=0):
   """Random RGB images in 0..255."""
-  return np.random.RandomState(seed).uniform(
-      0, 255, (batch, size, size, 3)).astype(np.float32)
+  return (
+    np.random.RandomState(seed)
+    .uniform(0, 255, (batch, size, size, 3))
+    .astype(np.float32)
+  )
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +46,13 @@ def vgg():
 def test_taps_return_all_points_with_their_shapes(image_size, pooling):
   teacher = teacher_lib.build_teacher(image_size, pooling=pooling)
   out = teacher_lib.activations(
-      teacher, teacher_lib.to_teacher_space(_images(2, image_size), "caffe"))
+    teacher, teacher_lib.to_teacher_space(_images(2, image_size), "caffe")
+  )
   assert set(out) == set(vgg_spec.POINT_NAMES)
   for point in vgg_spec.MIRROR_POINTS:
     assert tuple(out[point.name].shape) == (2,) + point.shape(image_size), (
-        point.name)
+      point.name
+    )
 
 
 def test_input_tap_is_the_image(vgg):
@@ -82,8 +87,9 @@ def test_avg_pooling_uses_average_pool_layers(vgg):
     assert type(layer) is keras.layers.AveragePooling2D
     assert tuple(layer.pool_size) == (2, 2)
     assert tuple(layer.strides) == (2, 2)
-  assert not any(isinstance(l, keras.layers.MaxPooling2D)
-                 for l in teacher.layers)
+  assert not any(
+    isinstance(l, keras.layers.MaxPooling2D) for l in teacher.layers
+  )
 
 
 def test_max_pooling_uses_max_pool_layers(vgg):
@@ -93,8 +99,9 @@ def test_max_pooling_uses_max_pool_layers(vgg):
   for name, layer in pools.items():
     assert type(layer) is keras.layers.MaxPooling2D
     assert layer is vgg.get_layer(name)
-  assert not any(isinstance(l, keras.layers.AveragePooling2D)
-                 for l in teacher.layers)
+  assert not any(
+    isinstance(l, keras.layers.AveragePooling2D) for l in teacher.layers
+  )
 
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])
@@ -113,25 +120,29 @@ def test_max_teacher_matches_the_vgg19_output(vgg):
   """The taps of the max-pool teacher are VGG19's own activations."""
   teacher = teacher_lib.tap_mirror_points(vgg, "max")
   x = teacher_lib.to_teacher_space(_images(2), "caffe")
-  np.testing.assert_allclose(teacher(x)["block5_pool"], vgg(x),
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    teacher(x)["block5_pool"], vgg(x), rtol=1e-5, atol=1e-5
+  )
   conv3 = keras.Model(vgg.input, vgg.get_layer("block3_conv3").output)
-  np.testing.assert_allclose(teacher(x)["block3_conv3"], conv3(x),
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    teacher(x)["block3_conv3"], conv3(x), rtol=1e-5, atol=1e-5
+  )
 
 
 def test_avg_teacher_average_pools_the_same_convs(vgg):
   avg = teacher_lib.tap_mirror_points(vgg, "avg")(
-      teacher_lib.to_teacher_space(_images(2), "caffe"))
+    teacher_lib.to_teacher_space(_images(2), "caffe")
+  )
   conv = avg["block1_conv2"].numpy()
   by_hand = conv.reshape(2, R // 2, 2, R // 2, 2, 64).mean(axis=(2, 4))
-  np.testing.assert_allclose(avg["block1_pool"], by_hand, rtol=1e-5,
-                             atol=1e-5)
+  np.testing.assert_allclose(avg["block1_pool"], by_hand, rtol=1e-5, atol=1e-5)
   # The next conv reads the average pool, so avg and max differ from there.
   mx = teacher_lib.tap_mirror_points(vgg, "max")(
-      teacher_lib.to_teacher_space(_images(2), "caffe"))
-  np.testing.assert_allclose(avg["block1_conv2"], mx["block1_conv2"],
-                             rtol=1e-5, atol=1e-5)
+    teacher_lib.to_teacher_space(_images(2), "caffe")
+  )
+  np.testing.assert_allclose(
+    avg["block1_conv2"], mx["block1_conv2"], rtol=1e-5, atol=1e-5
+  )
   assert not np.allclose(avg["block2_conv1"], mx["block2_conv1"])
 
 
@@ -157,60 +168,78 @@ def test_caffe_hand_values():
   pixel = np.array([[[[10.0, 20.0, 30.0]]]], np.float32)  # R, G, B
   out = teacher_lib.to_teacher_space(pixel, "caffe").numpy().ravel()
   np.testing.assert_allclose(
-      out, [30 - 103.939, 20 - 116.779, 10 - 123.68], atol=1e-4)  # B, G, R
+    out, [30 - 103.939, 20 - 116.779, 10 - 123.68], atol=1e-4
+  )  # B, G, R
   uint8 = teacher_lib.to_teacher_space(np.uint8([[[[255, 0, 0]]]]), "caffe")
   assert uint8.dtype == tf.float32
-  np.testing.assert_allclose(uint8.numpy().ravel(),
-                             [-103.939, -116.779, 255 - 123.68], atol=1e-4)
+  np.testing.assert_allclose(
+    uint8.numpy().ravel(), [-103.939, -116.779, 255 - 123.68], atol=1e-4
+  )
 
 
 @pytest.mark.parametrize("scaling", ["caffe", "raw"])
 def test_from_teacher_space_inverts(scaling):
   images = _images(2, 8)
   back = teacher_lib.from_teacher_space(
-      teacher_lib.to_teacher_space(images, scaling), scaling)
+    teacher_lib.to_teacher_space(images, scaling), scaling
+  )
   np.testing.assert_allclose(back, images, atol=1e-4)
   # And the other way round, on values outside 0..255 (not clipped).
-  space = np.random.RandomState(3).normal(0, 300, (2, 4, 4, 3)).astype(
-      np.float32)
+  space = (
+    np.random.RandomState(3).normal(0, 300, (2, 4, 4, 3)).astype(np.float32)
+  )
   again = teacher_lib.to_teacher_space(
-      teacher_lib.from_teacher_space(space, scaling), scaling)
+    teacher_lib.from_teacher_space(space, scaling), scaling
+  )
   np.testing.assert_allclose(again, space, atol=1e-3)
 
 
 def test_raw_is_identity():
   images = _images(2, 8)
-  np.testing.assert_array_equal(teacher_lib.to_teacher_space(images, "raw"),
-                                images)
   np.testing.assert_array_equal(
-      teacher_lib.from_teacher_space(images, "raw"), images)
+    teacher_lib.to_teacher_space(images, "raw"), images
+  )
+  np.testing.assert_array_equal(
+    teacher_lib.from_teacher_space(images, "raw"), images
+  )
 
 
 def test_to_uint8_rgb_clips_and_rounds_raw():
-  values = np.array([[[[-20.0, 0.4, 0.5], [1.49, 254.5, 254.49],
-                       [255.0, 300.0, 127.6]]]], np.float32)
+  values = np.array(
+    [[[[-20.0, 0.4, 0.5], [1.49, 254.5, 254.49], [255.0, 300.0, 127.6]]]],
+    np.float32,
+  )
   out = teacher_lib.to_uint8_rgb(values, "raw")
   assert out.dtype == tf.uint8
   # tf.round rounds half to even: 0.5 -> 0, 254.5 -> 254.
   np.testing.assert_array_equal(
-      out.numpy(), [[[[0, 0, 0], [1, 254, 254], [255, 255, 128]]]])
+    out.numpy(), [[[[0, 0, 0], [1, 254, 254], [255, 255, 128]]]]
+  )
 
 
 def test_to_uint8_rgb_caffe():
   # BGR minus the mean: this pixel is RGB (10.4, 300, -5) -> (10, 255, 0).
-  bgr = np.array([[[[-5 - 103.939, 300 - 116.779, 10.4 - 123.68]]]],
-                 np.float32)
+  bgr = np.array([[[[-5 - 103.939, 300 - 116.779, 10.4 - 123.68]]]], np.float32)
   np.testing.assert_array_equal(
-      teacher_lib.to_uint8_rgb(bgr, "caffe").numpy().ravel(), [10, 255, 0])
+    teacher_lib.to_uint8_rgb(bgr, "caffe").numpy().ravel(), [10, 255, 0]
+  )
   rgb = np.uint8(np.random.RandomState(5).randint(0, 256, (2, 4, 4, 3)))
   np.testing.assert_array_equal(
-      teacher_lib.to_uint8_rgb(teacher_lib.to_teacher_space(rgb, "caffe"),
-                               "caffe"), rgb)
+    teacher_lib.to_uint8_rgb(
+      teacher_lib.to_teacher_space(rgb, "caffe"), "caffe"
+    ),
+    rgb,
+  )
 
 
-@pytest.mark.parametrize("function", [teacher_lib.to_teacher_space,
-                                      teacher_lib.from_teacher_space,
-                                      teacher_lib.to_uint8_rgb])
+@pytest.mark.parametrize(
+  "function",
+  [
+    teacher_lib.to_teacher_space,
+    teacher_lib.from_teacher_space,
+    teacher_lib.to_uint8_rgb,
+  ],
+)
 def test_unknown_scaling_raises(function):
   with pytest.raises(ValueError, match="unknown input scaling 'torch'"):
     function(_images(1, 4), "torch")
@@ -239,14 +268,16 @@ def test_pretrained_classifier_weights_load_into_the_teacher(tmp_path):
   """What teacher_pretraining saves (the VGG19 part) loads as a teacher."""
   keras.utils.set_random_seed(3)
   classifier = teacher_pretraining.build_classifier(R, num_classes=5)
-  vgg_part = keras.Model(classifier.input,
-                         classifier.get_layer("block5_pool").output)
+  vgg_part = keras.Model(
+    classifier.input, classifier.get_layer("block5_pool").output
+  )
   path = str(tmp_path / teacher_pretraining.WEIGHTS_NAME)
   vgg_part.save_weights(path)
   teacher = teacher_lib.build_teacher(R, weights=path, pooling="max")
   x = teacher_lib.to_teacher_space(_images(2), "caffe")
-  np.testing.assert_allclose(teacher(x)["block5_pool"], vgg_part(x),
-                             rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(
+    teacher(x)["block5_pool"], vgg_part(x), rtol=1e-6, atol=1e-6
+  )
 
 
 def test_missing_weights_file_raises(tmp_path):
@@ -261,65 +292,98 @@ _EMBED = 8
 
 def _task(**overrides):
   keras.utils.set_random_seed(11)
-  settings = dict(image_size=R, embedding_dim=_EMBED, fc_units=8,
-                  text_encoder="precomputed", precision="float32",
-                  batch_size=2, learning_rate=1e-3)
+  settings = dict(
+    image_size=R,
+    embedding_dim=_EMBED,
+    fc_units=8,
+    text_encoder="precomputed",
+    precision="float32",
+    batch_size=2,
+    learning_rate=1e-3,
+  )
   settings.update(overrides)
   config = config_lib.Config(**settings)
   teacher = teacher_lib.build_teacher(R, pooling=config.teacher_pooling)
   student = student_lib.Student(
-      image_size=R, embedding_dim=_EMBED, noise_dim=config.noise_dim,
-      fc_units=config.fc_units, normalization=config.normalization,
-      conditional_norm=config.conditional_norm, name="student")
+    image_size=R,
+    embedding_dim=_EMBED,
+    noise_dim=config.noise_dim,
+    fc_units=config.fc_units,
+    normalization=config.normalization,
+    conditional_norm=config.conditional_norm,
+    name="student",
+  )
   generator = generator_lib.TextToImage(
-      encoders.PrecomputedEncoder(_EMBED, name="encoder"), student,
-      name="generator")
+    encoders.PrecomputedEncoder(_EMBED, name="encoder"),
+    student,
+    name="generator",
+  )
   generator.build_for(config.batch_size)
   scales = None
   if config.normalize_points:
     scales = losses_lib.RunningScale(vgg_spec.POINT_NAMES)
-  return config, teacher, generator, distillation.DistillationTask(
-      config, teacher, generator, scales)
+  return (
+    config,
+    teacher,
+    generator,
+    distillation.DistillationTask(config, teacher, generator, scales),
+  )
 
 
 def _batches(config, count):
   rng = np.random.RandomState(0)
   batch = config.batch_size
-  return tf.data.Dataset.from_tensor_slices({
+  return tf.data.Dataset.from_tensor_slices(
+    {
       "image": rng.randint(0, 256, (batch * count, R, R, 3)).astype(np.uint8),
-      "embedding": rng.normal(size=(batch * count, _EMBED)).astype(
-          np.float32),
-  }).batch(batch, drop_remainder=True)
+      "embedding": rng.normal(size=(batch * count, _EMBED)).astype(np.float32),
+    }
+  ).batch(batch, drop_remainder=True)
 
 
 def test_training_steps_leave_the_teacher_unchanged():
   # Diverse samples and point normalisation on, so that every path of the
   # losses that could touch the teacher runs; the rest is the reference.
   config, teacher, generator, task = _task(
-      noise_dim=2, num_diverse_samples=2, normalize_points=True,
-      stage2_stage1_weight=0.5)
+    noise_dim=2,
+    num_diverse_samples=2,
+    normalize_points=True,
+    stage2_stage1_weight=0.5,
+  )
   strategy = tf.distribute.get_strategy()
   teacher_before = [v.numpy().copy() for v in teacher.weights]
-  student_before = [v.numpy().copy()
-                    for v in generator.student.trainable_weights]
+  student_before = [
+    v.numpy().copy() for v in generator.student.trainable_weights
+  ]
   assert teacher_before and student_before
   optimizer = keras.optimizers.Adam(config.learning_rate)
   iterator = iter(_batches(config, 4))
   # Stage I XLA-compiled (the default), Stage II as a plain tf.function:
   # both code paths, each compiled once (XLA compiles take a while on CPU).
   for stage, jit_compile in ((1, True), (2, False)):
-    step = distillation.make_train_step(strategy, task, optimizer, stage,
-                                       config.batch_size,
-                                       jit_compile=jit_compile)
+    step = distillation.make_train_step(
+      strategy,
+      task,
+      optimizer,
+      stage,
+      config.batch_size,
+      jit_compile=jit_compile,
+    )
     for _ in range(2):
       logs = step(iterator)
       assert np.isfinite(float(logs["loss"]))
       assert f"stage{stage}/total" in logs
   for before, variable in zip(teacher_before, teacher.weights):
-    np.testing.assert_array_equal(variable.numpy(), before,
-                                  err_msg=variable.path)
-  changed = [not np.array_equal(v.numpy(), before) for before, v in
-             zip(student_before, generator.student.trainable_weights)]
+    np.testing.assert_array_equal(
+      variable.numpy(), before, err_msg=variable.path
+    )
+  changed = [
+    not np.array_equal(v.numpy(), before)
+    for before, v in zip(student_before, generator.student.trainable_weights)
+  ]
   # Every student variable gets a gradient in both stages.
-  assert all(changed), [v.path for c, v in zip(
-      changed, generator.student.trainable_weights) if not c]
+  assert all(changed), [
+    v.path
+    for c, v in zip(changed, generator.student.trainable_weights)
+    if not c
+  ]
