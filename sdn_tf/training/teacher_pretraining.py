@@ -18,6 +18,7 @@ import tensorflow as tf
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import workdir as workdir_lib
 from sdn_tf.utils import progress
 
 WEIGHTS_NAME = "vgg19_pretrained.weights.h5"
@@ -25,7 +26,7 @@ REPORT_NAME = "vgg19_pretrained.json"
 
 
 def cached_paths(workdir: str):
-  folder = os.path.join(workdir, "teacher")
+  folder = workdir_lib.teacher_dir(workdir)
   return os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, REPORT_NAME)
 
 
