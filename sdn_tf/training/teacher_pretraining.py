@@ -23,6 +23,24 @@ from sdn_tf.utils import progress
 
 WEIGHTS_NAME = "vgg19_pretrained.weights.h5"
 REPORT_NAME = "vgg19_pretrained.json"
+# The recipe (Adam, warmed up then cosine-decayed). Without BatchNorm the
+# 16 stacked convs need the warm-up to start at --pretrain_learning_rate.
+WARMUP_FRACTION = 0.1
+FINAL_LR_FRACTION = 0.02
+# Each conv after the first starts as the identity plus this much of its
+# Glorot kernel (see unit_variance_init).
+IDENTITY_INIT = 0.5
+# Flags whose change makes a cached teacher stale.
+_SETTINGS = (
+  "teacher_pooling",
+  "input_scaling",
+  "image_size",
+  "pretrain_steps",
+  "pretrain_learning_rate",
+  "batch_size",
+  "precision",
+  "seed",
+)
 
 
 def cached_paths(workdir: str):
@@ -30,14 +48,24 @@ def cached_paths(workdir: str):
   return os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, REPORT_NAME)
 
 
-def build_classifier(image_size: int, num_classes: int) -> keras.Model:
-  """VGG19 (no top) + global average pooling + a linear class layer."""
+def build_classifier(
+  image_size: int, num_classes: int, pooling: str = "avg"
+) -> keras.Model:
+  """VGG19 (no top) + global average pooling + a linear class layer.
+
+  The pools are `pooling`'s, as the teacher built from these weights will
+  have (`teacher.tap_mirror_points`): features learnt behind max pools are
+  not the ones an average-pooled teacher computes.
+  """
   vgg = teacher_lib.build_vgg19(image_size, weights=None)
-  features = keras.layers.GlobalAveragePooling2D(name="gap")(vgg.output)
+  taps = teacher_lib.tap_mirror_points(vgg, pooling)
+  features = keras.layers.GlobalAveragePooling2D(name="gap")(
+    taps.output["block5_pool"]
+  )
   logits = keras.layers.Dense(
     num_classes, dtype="float32", name="class_logits"
   )(features)
-  return keras.Model(vgg.input, logits, name="vgg19_classifier")
+  return keras.Model(taps.input, logits, name="vgg19_classifier")
 
 
 def unit_variance_init(classifier: keras.Model, images: tf.Tensor) -> None:
@@ -50,10 +78,22 @@ def unit_variance_init(classifier: keras.Model, images: tf.Tensor) -> None:
   (Mishkin & Matas, "All you need is a good init", 2016) fixes both by
   measuring each conv's output on real images and dividing its kernel by
   the standard deviation, in order from the input up.
+
+  Unit variance is not enough: through 15 random ReLU convs every image
+  comes out nearly the same, and the loss sits at log(classes) for hundreds
+  of steps. So each conv but the first starts as the identity on its first
+  min(in, out) channels plus IDENTITY_INIT times its Glorot kernel (a
+  "Dirac" init, as in Xiao et al., 2018): the image's first-layer features
+  reach the class layer at once, and the noise breaks the symmetry of the
+  channels the identity leaves out. The architecture is unchanged.
   """
   x = images
+  first = True
   for layer in classifier.layers[1:]:
     if isinstance(layer, keras.layers.Conv2D):
+      if IDENTITY_INIT and not first:
+        _identity_plus_noise(layer, IDENTITY_INIT)
+      first = False
       std = float(tf.math.reduce_std(tf.cast(layer(x), tf.float32)))
       if std > 0:
         layer.kernel.assign(layer.kernel / std)
@@ -62,18 +102,41 @@ def unit_variance_init(classifier: keras.Model, images: tf.Tensor) -> None:
     x = layer(x)
 
 
+def _identity_plus_noise(layer, noise: float) -> None:
+  kh, kw, cin, cout = layer.kernel.shape
+  dirac = np.zeros((kh, kw, cin, cout), np.float32)
+  n = min(cin, cout)
+  dirac[kh // 2, kw // 2, np.arange(n), np.arange(n)] = 1.0
+  glorot = keras.ops.convert_to_numpy(layer.kernel).astype(np.float32)
+  layer.kernel.assign(dirac + noise * glorot)
+
+
 def _teacher_space_dataset(
-  config: Config, data_dir: str, split: str, training: bool
+  config: Config,
+  data_dir: str,
+  split: str,
+  training: bool,
+  batch_size: int,
+  num_examples: int = 0,
 ):
+  # The records are written class by class, so the pipeline's default
+  # 1024-image shuffle shows a short run a few classes at a time (15 of 28
+  # in the first 120 batches of 16). Training shuffles the whole split,
+  # decoded once and kept in memory (10,000 shapes: 120 MB of uint8).
+  extra = {}
+  if training and num_examples:
+    extra = dict(cache=True, shuffle_buffer_size=num_examples)
   dataset = input_pipeline.make_dataset(
     data_dir,
     split,
-    global_batch_size=config.batch_size,
+    global_batch_size=batch_size,
     image_size=config.image_size,
     training=training,
     flip=config.flip,
     deterministic=not training,
     seed=config.seed,
+    drop_remainder=training,
+    **extra,
   )
   scaling = config.input_scaling
   return dataset.map(
@@ -81,30 +144,81 @@ def _teacher_space_dataset(
   )
 
 
-def evaluate_accuracy(classifier: keras.Model, dataset, train_labels) -> dict:
-  """Accuracy on `dataset`, overall and on classes seen in training."""
-  correct = total = seen_correct = seen_total = 0
+def evaluate_accuracy(
+  classifier: keras.Model, dataset, train_labels, jit_compile: bool = False
+) -> dict:
+  """Accuracy on `dataset`: overall, on the classes seen in training and on
+  the others (held-out pairs, which a class classifier cannot get right)."""
+  predict = tf.function(
+    lambda images: tf.argmax(classifier(images, training=False), -1),
+    jit_compile=jit_compile,
+    reduce_retracing=True,
+  )
+  hits, seen = [], []
   for images, labels in dataset:
-    predicted = np.argmax(classifier(images, training=False), axis=-1)
     labels = labels.numpy()
-    hits = predicted == labels
-    seen = np.isin(labels, train_labels)
-    correct += hits.sum()
-    total += len(labels)
-    seen_correct += hits[seen].sum()
-    seen_total += seen.sum()
+    hits.append(predict(images).numpy() == labels)
+    seen.append(np.isin(labels, train_labels))
+  hits = np.concatenate(hits) if hits else np.zeros([0], bool)
+  seen = np.concatenate(seen) if seen else np.zeros([0], bool)
+
+  def mean(values):
+    return float(values.mean()) if values.size else None
+
   return {
-    "accuracy": correct / max(total, 1),
-    "accuracy_seen_classes": seen_correct / max(seen_total, 1),
-    "num_examples": int(total),
+    "accuracy": mean(hits),
+    "accuracy_seen_classes": mean(hits[seen]),
+    "accuracy_unseen_classes": mean(hits[~seen]),
+    "num_examples": int(hits.size),
+    "num_seen_class_examples": int(seen.sum()),
   }
+
+
+def _make_optimizer(config: Config, steps: int):
+  """Adam, warmed up linearly then cosine-decayed over `steps`."""
+  warmup = int(round(WARMUP_FRACTION * steps))
+  schedule = keras.optimizers.schedules.CosineDecay(
+    0.0 if warmup else config.pretrain_learning_rate,
+    decay_steps=max(steps - warmup, 1),
+    alpha=FINAL_LR_FRACTION,
+    warmup_target=config.pretrain_learning_rate if warmup else None,
+    warmup_steps=warmup,
+  )
+  optimizer = keras.optimizers.Adam(schedule)
+  if config.precision == "mixed_float16":
+    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+  return optimizer
+
+
+def _settings(config: Config) -> dict:
+  """The flags that shape the pretrained teacher."""
+  return {name: getattr(config, name) for name in _SETTINGS}
+
+
+def _warn_if_settings_differ(
+  config: Config, report: dict, report_path: str
+) -> None:
+  cached = report.get("settings", {})
+  differ = {
+    name: (cached.get(name), value)
+    for name, value in _settings(config).items()
+    if cached.get(name) != value
+  }
+  if differ:
+    logging.warning(
+      "The cached teacher was not pretrained with this run's flags (%s); "
+      "delete %s to pretrain it again.",
+      ", ".join(f"--{n}: cached {c}, now {v}" for n, (c, v) in differ.items()),
+      os.path.dirname(report_path),
+    )
 
 
 def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   """Trains (or reuses) the classifier teacher; returns its weights path.
 
   The result is the VGG19 part's weights, loadable with
-  `teacher.build_teacher(..., weights=path)`.
+  `teacher.build_teacher(..., weights=path)`; it is trained with
+  `config.teacher_pooling`, the pooling that teacher will use.
   """
   weights_path, report_path = cached_paths(workdir)
   if os.path.exists(weights_path):
@@ -117,12 +231,17 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
       weights_path,
       report.get("test", {}).get("accuracy", "?"),
     )
+    _warn_if_settings_differ(config, report, report_path)
     return weights_path
 
+  start = time.time()
   metadata = input_pipeline.read_metadata(data_dir)
   num_classes = int(metadata["num_classes"])
-  classifier = build_classifier(config.image_size, num_classes)
-  optimizer = keras.optimizers.Adam(config.pretrain_learning_rate)
+  classifier = build_classifier(
+    config.image_size, num_classes, config.teacher_pooling
+  )
+  steps = config.pretrain_steps
+  optimizer = _make_optimizer(config, steps)
   loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
   @tf.function(jit_compile=config.jit_compile)
@@ -130,8 +249,11 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     with tf.GradientTape() as tape:
       logits = classifier(images, training=True)
       loss = loss_fn(labels, logits)
+      scaled = loss
+      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        scaled = optimizer.scale_loss(loss)
     variables = classifier.trainable_variables
-    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
     accuracy = tf.reduce_mean(
       tf.cast(
         tf.equal(
@@ -142,13 +264,24 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     )
     return loss, accuracy
 
-  train_data = _teacher_space_dataset(config, data_dir, "train", True)
-  unit_variance_init(classifier, next(iter(train_data))[0])
-  steps = config.pretrain_steps
+  train_data = _teacher_space_dataset(
+    config,
+    data_dir,
+    "train",
+    True,
+    config.batch_size,
+    int(metadata.get("num_examples", {}).get("train", 0)),
+  )
+  # One iterator for both: a second one would decode and shuffle the split
+  # again (the cache is only kept once an iterator has read it all).
+  batches = iter(train_data)
+  images, labels = next(batches)
+  unit_variance_init(classifier, images)
   meter = progress.RateMeter()
   seen_labels = set()
-  start = time.time()
-  for step, (images, labels) in enumerate(train_data.take(steps), start=1):
+  for step in range(1, steps + 1):
+    if step > 1:
+      images, labels = next(batches)
     seen_labels.update(labels.numpy().tolist())
     loss, accuracy = train_step(images, labels)
     if step % config.log_every == 0 or step == steps:
@@ -164,24 +297,31 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
           meter.eta(step, steps),
         )
       )
+  seconds = time.time() - start
 
-  test_data = _teacher_space_dataset(config, data_dir, "test", False)
+  test_data = _teacher_space_dataset(
+    config, data_dir, "test", False, max(config.batch_size, 64)
+  )
   report = {
     "steps": steps,
-    "seconds": round(time.time() - start, 1),
-    "test": evaluate_accuracy(classifier, test_data, sorted(seen_labels)),
+    "seconds": round(seconds, 1),
+    "settings": _settings(config),
+    "test": evaluate_accuracy(
+      classifier, test_data, sorted(seen_labels), config.jit_compile
+    ),
   }
+  report["eval_seconds"] = round(time.time() - start - seconds, 1)
   logging.info(
     "Teacher pretrained in %s: held-out accuracy %.3f (%.3f on "
     "classes seen in training)",
     progress.format_duration(report["seconds"]),
     report["test"]["accuracy"],
-    report["test"]["accuracy_seen_classes"],
+    report["test"]["accuracy_seen_classes"] or 0.0,
   )
   os.makedirs(os.path.dirname(weights_path), exist_ok=True)
-  vgg = keras.Model(
-    classifier.input, classifier.get_layer("block5_pool").output
-  )
+  # The input of "gap", not block5_pool.output: a shared max pool's
+  # .output is the one of the VGG19 graph it came from.
+  vgg = keras.Model(classifier.input, classifier.get_layer("gap").input)
   # Written under a temporary name so a crash never leaves a half file
   # that a rerun would take for a finished teacher.
   partial = weights_path.replace(".weights.h5", ".partial.weights.h5")

@@ -5,12 +5,16 @@ check (layer wiring, weight sharing, frozenness, input spaces) is the same
 for any weights.
 """
 
+import json
+import os
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from sdn_tf import config as config_lib
+from sdn_tf.data import preparation
 from sdn_tf.models import generator as generator_lib
 from sdn_tf.models import student as student_lib
 from sdn_tf.models import teacher as teacher_lib
@@ -264,20 +268,69 @@ def test_weights_file_round_trip(tmp_path, pooling):
   assert not np.allclose(got["block2_conv1"], other["block2_conv1"])
 
 
-def test_pretrained_classifier_weights_load_into_the_teacher(tmp_path):
-  """What teacher_pretraining saves (the VGG19 part) loads as a teacher."""
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_pretrained_classifier_weights_load_into_the_teacher(tmp_path, pooling):
+  """What teacher_pretraining saves (the VGG19 part) loads as a teacher
+  with the pooling it was trained with."""
   keras.utils.set_random_seed(3)
-  classifier = teacher_pretraining.build_classifier(R, num_classes=5)
-  vgg_part = keras.Model(
-    classifier.input, classifier.get_layer("block5_pool").output
+  classifier = teacher_pretraining.build_classifier(
+    R, num_classes=5, pooling=pooling
   )
+  pool_type = {
+    "avg": keras.layers.AveragePooling2D,
+    "max": keras.layers.MaxPooling2D,
+  }[pooling]
+  for block in range(1, 6):
+    assert isinstance(classifier.get_layer(f"block{block}_pool"), pool_type)
+  vgg_part = keras.Model(classifier.input, classifier.get_layer("gap").input)
   path = str(tmp_path / teacher_pretraining.WEIGHTS_NAME)
   vgg_part.save_weights(path)
-  teacher = teacher_lib.build_teacher(R, weights=path, pooling="max")
+  teacher = teacher_lib.build_teacher(R, weights=path, pooling=pooling)
   x = teacher_lib.to_teacher_space(_images(2), "caffe")
   np.testing.assert_allclose(
     teacher(x)["block5_pool"], vgg_part(x), rtol=1e-6, atol=1e-6
   )
+
+
+def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
+  """A tiny real pretraining: the report has every accuracy and the flags
+  that made it, and the cached weights load into the configured teacher."""
+  config = config_lib.Config(
+    dataset="shapes",
+    raw_data_dir=str(tmp_path / "raw"),
+    data_dir=str(tmp_path / "records"),
+    shapes_num_train=24,
+    shapes_num_test=32,
+    image_size=R,
+    batch_size=4,
+    pretrain_steps=3,
+    precision="float32",
+    jit_compile=False,
+    teacher_pooling="avg",
+  )
+  data_dir = preparation.ensure_prepared(config)
+  keras.utils.set_random_seed(0)
+  workdir = str(tmp_path / "work")
+  path = teacher_pretraining.pretrain_teacher(config, workdir, data_dir)
+  with open(teacher_pretraining.cached_paths(workdir)[1]) as f:
+    report = json.load(f)
+  assert report["steps"] == 3
+  assert report["settings"]["teacher_pooling"] == "avg"
+  test = report["test"]
+  assert test["num_examples"] == 32
+  for key in ("accuracy", "accuracy_seen_classes"):
+    assert 0.0 <= test[key] <= 1.0, key
+  # Held-out pairs are in the test split only: never seen, never right.
+  assert test["num_seen_class_examples"] < 32
+  assert test["accuracy_unseen_classes"] == 0.0
+  teacher = teacher_lib.build_teacher(R, weights=path, pooling="avg")
+  assert isinstance(
+    teacher.get_layer("block1_pool"), keras.layers.AveragePooling2D
+  )
+  # A rerun reuses the cache.
+  mtime = os.path.getmtime(path)
+  assert teacher_pretraining.pretrain_teacher(config, workdir, data_dir) == path
+  assert os.path.getmtime(path) == mtime
 
 
 def test_missing_weights_file_raises(tmp_path):
