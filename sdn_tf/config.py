@@ -22,6 +22,8 @@ from sdn_tf.data import layouts
 from sdn_tf.models import vgg_spec
 from sdn_tf.utils.errors import UsageError
 
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
 
 class ConfigError(UsageError):
   """A bad option value; the message starts with the flag's name."""
@@ -209,14 +211,18 @@ class Config:
   )
   tpu: str = option("", "TPU address (--strategy=tpu).")
   precision: str = option(
-    "mixed_bfloat16",
-    "Keras dtype policy.",
-    ("float32", "mixed_bfloat16", "mixed_float16"),
+    "auto",
+    "Keras dtype policy; auto picks mixed_bfloat16 where the hardware "
+    "computes in bfloat16 natively (AMX or AVX512_BF16 CPUs, TPUs, GPUs "
+    "from compute capability 8.0) and float32 elsewhere, and logs why.",
+    PRECISIONS,
   )
-  jit_compile: bool = option(
-    True,
-    "Compile each step's loss and gradients "
-    "with XLA (several times faster on CPU).",
+  jit_compile: str = option(
+    "auto",
+    "Compile each step's loss and gradients with XLA; auto uses it on "
+    "TPUs and GPUs, not on CPUs (where it was measured slower), and logs "
+    "why.",
+    ("auto", "true", "false"),
   )
   seed: int = option(0, "Seed of data order, noise and initialisation.")
   log_every: int = option(20, "Steps between progress lines and scalars.")
@@ -257,6 +263,16 @@ class Config:
     """Distance at each of `point_names` (--distance unless overridden)."""
     overrides = parse_point_distances(self.point_distances)
     return {name: overrides.get(name, self.distance) for name in point_names}
+
+  @property
+  def use_xla(self) -> bool:
+    """--jit_compile as a bool, once `training.precision.resolve` ran."""
+    if self.jit_compile == "auto":
+      raise ValueError(
+        "--jit_compile=auto must be resolved first "
+        "(sdn_tf.training.precision.resolve)"
+      )
+    return self.jit_compile == "true"
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

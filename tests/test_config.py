@@ -117,7 +117,7 @@ def test_including_flagfile_overrides_base():
   assert smoke["log_every"] == 2
   # Set by base only, inherited.
   assert smoke["keep_checkpoints"] == 3
-  assert smoke["precision"] == base["precision"] == "mixed_bfloat16"
+  assert smoke["precision"] == base["precision"] == "auto"
   # The command line overrides both.
   again = _parse("--flagfile=configs/shapes_smoke.cfg", "--log_every=7")
   assert again["log_every"] == 7

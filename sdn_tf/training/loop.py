@@ -6,7 +6,8 @@ dir continues from the latest checkpoint, in the right stage, at the right
 step (the stage counter and both optimizers' step counters are part of the
 checkpoint). Layout of a work dir:
 
-  config.json            the resolved configuration (chief only)
+  config.json            the resolved configuration, --precision=auto and
+                         --jit_compile=auto as chosen (chief only)
   teacher/               the cached pretrained teacher (--teacher_weights=pretrain)
   checkpoints/           tf.train.CheckpointManager files
   train/                 TensorBoard events: losses per point and stage,
@@ -34,6 +35,7 @@ from sdn_tf.training import builders
 from sdn_tf.training import distillation
 from sdn_tf.training import distribute
 from sdn_tf.training import losses
+from sdn_tf.training import precision
 from sdn_tf.training import summaries
 from sdn_tf.training import teacher_pretraining
 from sdn_tf.training import text_pretraining
@@ -182,7 +184,7 @@ def run_stage(
     config, state.teacher, state.generator, state.scales
   )
   train_step = distillation.make_train_step(
-    strategy, task, optimizer, stage, config.batch_size, config.jit_compile
+    strategy, task, optimizer, stage, config.batch_size, config.use_xla
   )
   iterator = iter(_distributed_dataset(strategy, config, data_dir))
   meter = progress.RateMeter(step)
@@ -287,10 +289,11 @@ def calibrate_student(
 
 def train_and_export(config: Config, workdir: str) -> Optional[str]:
   """Trains SDN as `config` says in `workdir`; returns the export path."""
-  keras.mixed_precision.set_global_policy(config.precision)
   strategy = distribute.get_strategy(
     config.strategy, config.num_cpu_devices, config.tpu
   )
+  config = precision.resolve(config, strategy)
+  keras.mixed_precision.set_global_policy(config.precision)
   chief = distribute.is_chief(strategy)
   os.makedirs(workdir, exist_ok=True)
   keras.utils.set_random_seed(config.seed)

@@ -244,7 +244,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   optimizer = _make_optimizer(config, steps)
   loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-  @tf.function(jit_compile=config.jit_compile)
+  @tf.function(jit_compile=config.use_xla)
   def train_step(images, labels):
     with tf.GradientTape() as tape:
       logits = classifier(images, training=True)
@@ -307,7 +307,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     "seconds": round(seconds, 1),
     "settings": _settings(config),
     "test": evaluate_accuracy(
-      classifier, test_data, sorted(seen_labels), config.jit_compile
+      classifier, test_data, sorted(seen_labels), config.use_xla
     ),
   }
   report["eval_seconds"] = round(time.time() - start - seconds, 1)

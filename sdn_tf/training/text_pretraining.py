@@ -172,7 +172,7 @@ def pretrain_encoder(
   head(tf.cast(encoder(tf.constant(["a"])), tf.float32))
   optimizer = keras.optimizers.Adam(config.text_pretrain_learning_rate)
 
-  @tf.function(jit_compile=config.jit_compile)
+  @tf.function(jit_compile=config.use_xla)
   def loss_and_gradients(prepared, targets):
     with tf.GradientTape() as tape:
       predicted = head(

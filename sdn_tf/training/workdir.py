@@ -78,6 +78,9 @@ def read_config(workdir: str) -> Config:
     raise ConfigError(
       unknown[0], f"in {path}: not an option of this version of sdn_tf"
     )
+  # Work dirs written before --jit_compile took auto stored a bool.
+  if isinstance(values.get("jit_compile"), bool):
+    values["jit_compile"] = "true" if values["jit_compile"] else "false"
   return Config(**values)
 
 

@@ -305,7 +305,7 @@ def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
     batch_size=4,
     pretrain_steps=3,
     precision="float32",
-    jit_compile=False,
+    jit_compile="false",
     teacher_pooling="avg",
   )
   data_dir = preparation.ensure_prepared(config)

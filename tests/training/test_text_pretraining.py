@@ -33,7 +33,7 @@ def setup(tmp_path_factory):
     text_pretrain_steps=60,
     text_pretrain_images=12,
     text_pretrain_point="block3_pool",
-    jit_compile=False,
+    jit_compile="false",
   )
   data_dir = preparation.ensure_prepared(config)
   keras.utils.set_random_seed(0)
