@@ -37,6 +37,10 @@ import tensorflow as tf
 
 from sdn_tf.data.records import schema
 
+# Memory a training pipeline's shuffle buffer may hold (uint8 images).
+SHUFFLE_BUFFER_BYTES = 512 * 2**20
+# The buffer when the metadata does not say how many examples there are.
+DEFAULT_SHUFFLE_BUFFER = 1024
 # Half-side of the CUB crop square, in units of max(box w, box h).
 BOX_CROP_SCALE = 0.75
 
@@ -108,7 +112,7 @@ def make_dataset(
   seed: Optional[int] = None,
   input_context: Optional[tf.distribute.InputContext] = None,
   cache: bool = False,
-  shuffle_buffer_size: int = 1024,
+  shuffle_buffer_size: Optional[int] = None,
   drop_remainder: bool = True,
 ) -> tf.data.Dataset:
   """Builds the batched dataset of one split of a prepared data dir.
@@ -138,7 +142,9 @@ def make_dataset(
     cache: keep the decoded, resized uint8 images in memory after the first
       pass (N * R * R * 3 bytes). The shard order of that pass is then kept;
       the element shuffle still changes every epoch.
-    shuffle_buffer_size: elements in the training shuffle buffer.
+    shuffle_buffer_size: elements in the training shuffle buffer; None
+      sizes it by memory (`shuffle_buffer_for`): the whole split when its
+      decoded images fit in `SHUFFLE_BUFFER_BYTES`.
     drop_remainder: drop the last partial batch (static batch dimension).
       Keep it True for training; evaluation may turn it off to see every
       example.
@@ -163,6 +169,10 @@ def make_dataset(
   if all_captions:
     dataset = dataset.flat_map(_one_element_per_caption)
   if training:
+    if shuffle_buffer_size is None:
+      shuffle_buffer_size = shuffle_buffer_for(
+        data_dir, split, image_size, input_context
+      )
     dataset = dataset.shuffle(
       shuffle_buffer_size, seed=base_seed, reshuffle_each_iteration=True
     ).repeat()
@@ -179,6 +189,34 @@ def make_dataset(
   dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
   dataset = dataset.prefetch(tf.data.AUTOTUNE)
   return dataset.with_options(_options(deterministic, input_context))
+
+
+def shuffle_buffer_for(
+  data_dir: str,
+  split: str,
+  image_size: int,
+  input_context: Optional[tf.distribute.InputContext] = None,
+  budget_bytes: Optional[int] = None,
+) -> int:
+  """Shuffle buffer elements: this pipeline's whole share of the split when
+  its decoded images fit in `budget_bytes`, else as many as fit.
+
+  Converters write records in their loader's order, which is class by class
+  for every layout, so a buffer much smaller than the split feeds training a
+  few classes at a time.
+  """
+  budget = SHUFFLE_BUFFER_BYTES if budget_bytes is None else budget_bytes
+  try:
+    counts = read_metadata(data_dir).get("num_examples", {})
+  except FileNotFoundError:  # records written by other tools
+    counts = {}
+  num_examples = int(counts.get(split, 0)) if isinstance(counts, dict) else 0
+  if input_context is not None:
+    num_examples = -(-num_examples // input_context.num_input_pipelines)
+  fits = max(budget // (image_size * image_size * 3), 1)
+  if not num_examples:
+    return min(fits, DEFAULT_SHUFFLE_BUFFER)
+  return max(min(num_examples, fits), 1)
 
 
 def _base_seed(seed: Optional[int], deterministic: bool) -> int:

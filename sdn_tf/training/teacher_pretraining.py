@@ -119,13 +119,10 @@ def _teacher_space_dataset(
   batch_size: int,
   num_examples: int = 0,
 ):
-  # The records are written class by class, so the pipeline's default
-  # 1024-image shuffle shows a short run a few classes at a time (15 of 28
-  # in the first 120 batches of 16). Training shuffles the whole split,
-  # decoded once and kept in memory (10,000 shapes: 120 MB of uint8).
-  extra = {}
-  if training and num_examples:
-    extra = dict(cache=True, shuffle_buffer_size=num_examples)
+  # Decoded once and kept in memory (10,000 shapes: 120 MB of uint8): the
+  # run reads the split more than once. The pipeline's default shuffle
+  # buffer already holds the whole split when it fits.
+  extra = dict(cache=True) if training and num_examples else {}
   dataset = input_pipeline.make_dataset(
     data_dir,
     split,
