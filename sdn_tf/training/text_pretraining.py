@@ -58,6 +58,18 @@ def cached_paths(workdir: str) -> Tuple[str, str]:
   return os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, REPORT_NAME)
 
 
+def _sample_positions(data_dir: str, split: str, num_images: int, seed: int):
+  """Which images (by position in file order) to use: a seeded sample
+  spread over the whole split, since records are written class by class
+  and the first N images of a split cover only its first classes."""
+  counts = input_pipeline.read_metadata(data_dir).get("num_examples", {})
+  total = int(counts.get(split, 0))
+  if not total or total <= num_images:
+    return None  # all of them
+  rng = np.random.default_rng(seed)
+  return set(rng.choice(total, num_images, replace=False).tolist())
+
+
 def teacher_features(
   teacher: keras.Model,
   config: Config,
@@ -67,8 +79,8 @@ def teacher_features(
 ) -> Tuple[np.ndarray, np.ndarray]:
   """(captions [N, C] bytes, flattened teacher features [N, D] float32).
 
-  The first `num_images` images of `split` in file order; an image with
-  fewer than C captions repeats its first one.
+  `num_images` images of `split`, sampled with `config.seed` across the
+  split; an image with fewer than C captions repeats its first one.
   """
   # One element per (image, caption), in order: an image's captions are
   # consecutive, and may straddle two batches.
@@ -83,18 +95,30 @@ def teacher_features(
     seed=config.seed,
     drop_remainder=False,
   )
+  chosen = _sample_positions(data_dir, split, num_images, config.seed)
+  # Past this position every chosen image and all its captions are in.
+  last = max(chosen) if chosen else num_images - 1
+  positions: Dict[bytes, int] = {}
   captions: Dict[bytes, List[bytes]] = {}
   features: List[np.ndarray] = []
   for batch in dataset:
     ids = batch["id"].numpy()
-    new = [
-      i
-      for i, image_id in enumerate(ids)
-      if image_id not in captions and image_id not in ids[:i]
-    ]
+    new = []
+    for i, image_id in enumerate(ids):
+      if image_id in positions:
+        continue
+      positions[image_id] = len(positions)
+      if (
+        (positions[image_id] in chosen)
+        if chosen
+        else (positions[image_id] <= last)
+      ):
+        captions[image_id] = []
+        new.append(i)
     for image_id, caption in zip(ids, batch["caption"].numpy()):
-      captions.setdefault(image_id, []).append(caption)
-    if new and len(features) < num_images:
+      if image_id in captions:
+        captions[image_id].append(caption)
+    if new:
       images = teacher_lib.to_teacher_space(
         tf.gather(batch["image"], new), config.input_scaling
       )
@@ -102,8 +126,8 @@ def teacher_features(
       features.extend(
         tf.reshape(tf.cast(point, tf.float32), [len(new), -1]).numpy()
       )
-    elif len(features) >= num_images and len(captions) > num_images:
-      break  # The last needed image's captions are all in.
+    if len(positions) > last + 1:
+      break
   kept = list(captions.values())[:num_images]
   width = max(len(c) for c in kept)
   table = np.array([c + [c[0]] * (width - len(c)) for c in kept], dtype=object)

@@ -49,30 +49,37 @@ def test_features_pair_each_image_with_all_its_captions(setup):
   assert captions.shape == (12, 10)
   # block3_pool at R = 32: 4 x 4 x 256.
   assert features.shape == (12, 4 * 4 * 256)
-  records = shapes_loader.load_shapes(config.raw_data_dir).records()
+  records = list(shapes_loader.load_shapes(config.raw_data_dir).records())
   by_captions = {tuple(c.encode() for c in r.captions) for r in records}
   assert all(tuple(row) in by_captions for row in captions)
-  # The first row's features are the teacher's on that row's image.
-  first = next(
-    iter(
-      input_pipeline.make_dataset(
-        data_dir,
-        "train",
-        global_batch_size=1,
-        image_size=_IMAGE_SIZE,
-        training=False,
-        all_captions=True,
-        deterministic=True,
-      )
+  # Each row's features are the teacher's on that row's image.
+  dataset = input_pipeline.make_dataset(
+    data_dir,
+    "train",
+    global_batch_size=1,
+    image_size=_IMAGE_SIZE,
+    training=False,
+    deterministic=True,
+  )
+  images_in_file_order = [(b["id"].numpy()[0], b["image"]) for b in dataset]
+  by_id = dict(images_in_file_order)
+  first_caption_to_id = {
+    r.captions[0].encode(): r.example_id.encode() for r in records
+  }
+  row_ids = [first_caption_to_id[row[0]] for row in captions]
+  for row in (0, 11):
+    expected = teacher(
+      teacher_lib.to_teacher_space(by_id[row_ids[row]], "caffe"),
+      training=False,
+    )["block3_pool"]
+    np.testing.assert_allclose(
+      features[row], tf.reshape(expected, [-1]), rtol=1e-4, atol=1e-4
     )
-  )
-  assert first["caption"].numpy()[0] == captions[0, 0]
-  expected = teacher(
-    teacher_lib.to_teacher_space(first["image"], "caffe"), training=False
-  )["block3_pool"]
-  np.testing.assert_allclose(
-    features[0], tf.reshape(expected, [-1]), rtol=1e-4, atol=1e-4
-  )
+  # Records are class-sorted: the sample is spread over the split, not its
+  # first 12 images.
+  first_12 = {image_id for image_id, _ in images_in_file_order[:12]}
+  assert set(row_ids) != first_12
+  assert len(set(row_ids)) == 12
 
 
 def test_pretraining_fits_the_teacher_features(setup):
