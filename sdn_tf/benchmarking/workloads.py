@@ -68,7 +68,8 @@ def training_step(config: Config, data_dir: str, stage: int) -> Workload:
 
   @tf.function
   def loss_and_gradients(images, prepared, noise):
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch([v.value for v in variables])
       loss, _, _ = task.stage_loss(
         images, prepared, noise, stage, config.batch_size
       )

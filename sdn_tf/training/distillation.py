@@ -120,7 +120,11 @@ def make_train_step(
 
   @tf.function(jit_compile=jit_compile)
   def loss_and_gradients(images, prepared, noise):
-    with tf.GradientTape() as tape:
+    # Only the generator's variables: the frozen teacher's kernels are
+    # still tf.Variables a tape would watch, and their gradients (pruned
+    # at run time, but not from the graph) would double its FLOP count.
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch([v.value for v in variables])
       loss, logs, scales = task.stage_loss(
         images, prepared, noise, stage, global_batch_size
       )
