@@ -377,7 +377,13 @@ def test_serving_default_returns_uint8_images_and_matching_pngs(served):
 def test_a_caption_always_gives_the_same_image(served):
   images = served["image"]
   np.testing.assert_array_equal(images[0], images[4])  # Twice in a batch.
-  np.testing.assert_array_equal(images[0], served["alone"][0])  # Alone.
+  # Alone: float32 convolutions through oneDNN sum in an order that
+  # depends on the batch, so a value on a rounding boundary may land one
+  # level apart (seen: 1 of 3,072 values, by 1); never more.
+  alone = served["alone"][0].astype(int)
+  difference = np.abs(images[0].astype(int) - alone)
+  assert difference.max() <= 1
+  assert np.mean(difference > 0) < 0.01
 
 
 def test_generate_is_deterministic_per_seed(served):
