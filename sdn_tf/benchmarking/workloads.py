@@ -29,8 +29,8 @@ class Workload:
   flops_counted: str
 
 
-def _real_batch(config: Config, data_dir: str):
-  dataset = input_pipeline.make_dataset(
+def _training_batches(config: Config, data_dir: str):
+  return input_pipeline.make_dataset(
     data_dir,
     "train",
     global_batch_size=config.batch_size,
@@ -38,7 +38,10 @@ def _real_batch(config: Config, data_dir: str):
     training=True,
     seed=config.seed,
   )
-  return next(iter(dataset))
+
+
+def _real_batch(config: Config, data_dir: str):
+  return next(iter(_training_batches(config, data_dir)))
 
 
 def _graph_flops(function, *args) -> int:
@@ -132,15 +135,7 @@ def teacher_forward(config: Config, data_dir: str) -> Workload:
 
 def input_pipeline_batches(config: Config, data_dir: str) -> Workload:
   """The training input pipeline alone: read, decode, shuffle, batch."""
-  dataset = input_pipeline.make_dataset(
-    data_dir,
-    "train",
-    global_batch_size=config.batch_size,
-    image_size=config.image_size,
-    training=True,
-    seed=config.seed,
-  ).repeat()
-  iterator = iter(dataset)
+  iterator = iter(_training_batches(config, data_dir))
   return Workload(
     run=lambda: next(iterator)["image"].numpy(),
     images_per_call=config.batch_size,

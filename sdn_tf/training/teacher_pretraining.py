@@ -195,17 +195,14 @@ def _settings(config: Config) -> dict:
 def _warn_if_settings_differ(
   config: Config, report: dict, report_path: str
 ) -> None:
-  cached = report.get("settings", {})
-  differ = {
-    name: (cached.get(name), value)
-    for name, value in _settings(config).items()
-    if cached.get(name) != value
-  }
-  if differ:
+  changed = workdir_lib.changed_settings(
+    report.get("settings", {}), _settings(config)
+  )
+  if changed:
     logging.warning(
       "The cached teacher was not pretrained with this run's flags (%s); "
       "delete %s to pretrain it again.",
-      ", ".join(f"--{n}: cached {c}, now {v}" for n, (c, v) in differ.items()),
+      changed,
       os.path.dirname(report_path),
     )
 

@@ -355,16 +355,12 @@ def _warn_if_settings_differ(config: Config, report_path: str) -> None:
       cached = json.load(f).get("settings", {})
   except (OSError, ValueError):
     cached = {}
-  differ = {
-    name: (cached.get(name), value)
-    for name, value in _settings(config).items()
-    if cached.get(name) != value
-  }
-  if differ:
+  changed = workdir_lib.changed_settings(cached, _settings(config))
+  if changed:
     logging.warning(
       "The cached text encoder was not pretrained with this run's flags "
       "(%s); delete %s to pretrain it again.",
-      ", ".join(f"--{n}: cached {c}, now {v}" for n, (c, v) in differ.items()),
+      changed,
       os.path.dirname(report_path),
     )
 

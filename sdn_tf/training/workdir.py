@@ -84,6 +84,16 @@ def read_config(workdir: str) -> Config:
   return Config(**values)
 
 
+def changed_settings(cached: dict, current: dict) -> str:
+  """'--name: cached a, now b, ...' for each setting of `current` that a
+  cache's recorded `cached` settings do not match; '' when all do."""
+  return ", ".join(
+    f"--{name}: cached {cached.get(name)}, now {value}"
+    for name, value in current.items()
+    if cached.get(name) != value
+  )
+
+
 def latest_checkpoint(workdir: str) -> Optional[str]:
   """The newest checkpoint prefix under `workdir/checkpoints`, or None."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
