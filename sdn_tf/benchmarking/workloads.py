@@ -44,10 +44,6 @@ def _real_batch(config: Config, data_dir: str):
   return next(iter(_training_batches(config, data_dir)))
 
 
-def _graph_flops(function, *args) -> int:
-  return flops_lib.count_flops(function, *args)
-
-
 def training_step(config: Config, data_dir: str, stage: int) -> Workload:
   """One full step of `stage`, as `training.loop` runs it."""
   strategy = tf.distribute.get_strategy()
@@ -79,7 +75,9 @@ def training_step(config: Config, data_dir: str, stage: int) -> Workload:
     return tape.gradient(loss, variables)
 
   prepared, noise = task.prepare_inputs(batch)
-  counted = _graph_flops(loss_and_gradients, batch["image"], prepared, noise)
+  counted = flops_lib.count_flops(
+    loss_and_gradients, batch["image"], prepared, noise
+  )
   return Workload(
     run=lambda: float(step(iterator)["loss"]),
     images_per_call=config.batch_size,
@@ -108,7 +106,7 @@ def generate(config: Config, data_dir: str) -> Workload:
   return Workload(
     run=lambda: compiled(prepared, noise).numpy(),
     images_per_call=config.batch_size,
-    flops_per_call=_graph_flops(tf.function(draw), prepared, noise),
+    flops_per_call=flops_lib.count_flops(tf.function(draw), prepared, noise),
     flops_counted="graph of the generator's forward pass",
   )
 
@@ -128,7 +126,7 @@ def teacher_forward(config: Config, data_dir: str) -> Workload:
   return Workload(
     run=lambda: compiled(images).numpy(),
     images_per_call=config.batch_size,
-    flops_per_call=_graph_flops(tf.function(forward), images),
+    flops_per_call=flops_lib.count_flops(tf.function(forward), images),
     flops_counted="graph of the teacher's forward pass",
   )
 

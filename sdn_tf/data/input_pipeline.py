@@ -191,6 +191,16 @@ def make_dataset(
   return dataset.with_options(_options(deterministic, input_context))
 
 
+def count_examples(data_dir: str, split: str) -> int:
+  """Examples of `split` as metadata.json counts them; 0 when unknown
+  (no metadata.json, as for records written by other tools)."""
+  try:
+    counts = read_metadata(data_dir).get("num_examples", {})
+  except FileNotFoundError:
+    return 0
+  return int(counts.get(split, 0)) if isinstance(counts, dict) else 0
+
+
 def shuffle_buffer_for(
   data_dir: str,
   split: str,
@@ -206,11 +216,7 @@ def shuffle_buffer_for(
   few classes at a time.
   """
   budget = SHUFFLE_BUFFER_BYTES if budget_bytes is None else budget_bytes
-  try:
-    counts = read_metadata(data_dir).get("num_examples", {})
-  except FileNotFoundError:  # records written by other tools
-    counts = {}
-  num_examples = int(counts.get(split, 0)) if isinstance(counts, dict) else 0
+  num_examples = count_examples(data_dir, split)
   if input_context is not None:
     num_examples = -(-num_examples // input_context.num_input_pipelines)
   fits = max(budget // (image_size * image_size * 3), 1)

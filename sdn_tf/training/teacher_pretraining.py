@@ -264,7 +264,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     "train",
     True,
     config.batch_size,
-    int(metadata.get("num_examples", {}).get("train", 0)),
+    input_pipeline.count_examples(data_dir, "train"),
   )
   # One iterator for both: a second one would decode and shuffle the split
   # again (the cache is only kept once an iterator has read it all).

@@ -62,8 +62,7 @@ def _sample_positions(data_dir: str, split: str, num_images: int, seed: int):
   """Which images (by position in file order) to use: a seeded sample
   spread over the whole split, since records are written class by class
   and the first N images of a split cover only its first classes."""
-  counts = input_pipeline.read_metadata(data_dir).get("num_examples", {})
-  total = int(counts.get(split, 0))
+  total = input_pipeline.count_examples(data_dir, split)
   if not total or total <= num_images:
     return None  # all of them
   rng = np.random.default_rng(seed)
