@@ -74,6 +74,14 @@ flags.DEFINE_integer(
   lower_bound=1,
 )
 flags.DEFINE_bool("overwrite", False, "Replace a non-empty --out_dir.")
+flags.DEFINE_float(
+  "validation_fraction",
+  records_writer.DEFAULT_VALIDATION_FRACTION,
+  "Share of the training images (hashed by id) written to the validation "
+  "split, for tuning; the test split is left alone.",
+  lower_bound=0.0,
+  upper_bound=1.0,
+)
 
 
 def _format_duration(seconds: float) -> str:
@@ -137,6 +145,7 @@ def main(argv):
     strict=FLAGS.strict,
     vocab_min_count=FLAGS.vocab_min_count,
     overwrite=FLAGS.overwrite,
+    validation_fraction=FLAGS.validation_fraction,
   )
   summary = cli.run_reporting_user_errors(_convert, options, prog=_PROG)
   print(format_summary(summary))

@@ -23,7 +23,8 @@ class CaptionedImage:
     captions: the image's captions (CUB/Oxford have ten).
     label: class index, starting at 0.
     class_name: human-readable class name (e.g. "007.red_triangle").
-    split: "train" or "test".
+    split: "train" or "test" (the converter moves some training images to
+      "validation").
     image_path: path of the encoded image file, or None when `image_bytes`
       holds the bytes.
     image_bytes: the encoded image (JPEG/PNG), or None when `image_path` is
@@ -31,6 +32,10 @@ class CaptionedImage:
     box: optional object box (x, y, w, h) in pixels of the original image.
     embeddings: optional precomputed caption embeddings, float32
       [num_captions, dim] (StackGAN's char-CNN-RNN pickles).
+    attributes: optional per-image attribute values, as indices into the
+      source's `attributes` tables, in their order.
+    paraphrases: captions of templates training never sees, for evaluation
+      only (the built-in shapes' test images have them).
   """
 
   example_id: str
@@ -42,6 +47,8 @@ class CaptionedImage:
   image_bytes: Optional[bytes] = None
   box: Optional[Tuple[float, float, float, float]] = None
   embeddings: Optional[np.ndarray] = None
+  attributes: Optional[Tuple[int, ...]] = None
+  paraphrases: Tuple[str, ...] = ()
 
   def read_image_bytes(self) -> bytes:
     """Returns the encoded image, reading it from disk if needed."""

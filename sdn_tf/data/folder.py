@@ -18,7 +18,6 @@ path ("/"-separated, as a big-endian integer) divided by 2**64 is below
 never moves existing ones between splits.
 """
 
-import hashlib
 import os
 from typing import Iterator
 from typing import List
@@ -34,8 +33,7 @@ DEFAULT_TEST_FRACTION = 0.1
 
 def is_test(relpath: str, test_fraction: float) -> bool:
   """The split rule of the module doc for one relative path."""
-  digest = hashlib.sha256(relpath.encode("utf-8")).digest()
-  return int.from_bytes(digest[:8], "big") / 2.0**64 < test_fraction
+  return common.hash_fraction(relpath) < test_fraction
 
 
 def find_images(data_dir: str) -> List[str]:

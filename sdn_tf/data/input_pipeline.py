@@ -8,6 +8,8 @@ yields batches of dicts:
   "caption"    string  [B], one of the image's captions
   "label"      int32   [B], class index
   "id"         string  [B], the record's example id
+  "attributes" int32   [B, A], value indices of the A attributes that
+               metadata.json's "attributes" names (A = 0 when it names none)
   "embedding"  float32 [B, D], the precomputed embedding of that caption;
                only when the records carry embeddings
 
@@ -119,7 +121,7 @@ def make_dataset(
 
   Args:
     data_dir: the prepared data set directory.
-    split: "train" or "test".
+    split: "train", "validation" or "test".
     global_batch_size: batch size over all replicas; each pipeline yields
       `input_context.get_per_replica_batch_size(global_batch_size)`.
     image_size: R, the side of the square output images.
@@ -284,6 +286,9 @@ def _decode_example(
     "captions": captions,
     "label": tf.cast(features[schema.LABEL], tf.int32),
     "id": features[schema.IMAGE_ID],
+    "attributes": tf.cast(
+      tf.sparse.to_dense(features[schema.ATTRIBUTES]), tf.int32
+    ),
   }
   if embedding_dim is not None:
     embeddings = tf.sparse.to_dense(features[schema.EMBEDDINGS])
@@ -360,6 +365,7 @@ def _finish_example(
     "image": tf.cast(image, tf.float32),
     "label": example["label"],
     "id": example["id"],
+    "attributes": example["attributes"],
   }
   if choose_caption:
     choice = tf.random.stateless_uniform(

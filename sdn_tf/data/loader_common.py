@@ -12,8 +12,10 @@ exposes every loader and writer option under the same name.
 """
 
 import dataclasses
+import hashlib
 import os
 from typing import Callable
+from typing import Dict
 from typing import Iterable
 from typing import Iterator
 from typing import List
@@ -26,8 +28,13 @@ from sdn_tf.data.captioned_image import CaptionedImage
 from sdn_tf.utils.errors import UsageError
 
 TRAIN = "train"
+# Images of the training classes held out of training, for tuning. Loaders
+# never yield it: the converter moves a hashed fraction of TRAIN there.
+VALIDATION = "validation"
 TEST = "test"
-SPLITS = (TRAIN, TEST)
+SPLITS = (TRAIN, VALIDATION, TEST)
+# The splits a loader's data set comes in.
+SOURCE_SPLITS = (TRAIN, TEST)
 
 # Reasons an example is skipped (or, in strict mode, fatal).
 MISSING_CAPTION_FILE = "missing_caption_file"
@@ -35,6 +42,7 @@ EMPTY_CAPTION_FILE = "empty_caption_file"
 UNREADABLE_IMAGE = "unreadable_image"
 CORRUPT_IMAGE = "corrupt_image"
 DUPLICATE_ID = "duplicate_id"
+MISSING_ATTRIBUTES = "missing_attributes"
 # Reasons worth reporting that never cost an example.
 CAPTION_NOT_UTF8 = "caption_not_utf8"
 CAPTION_EMBEDDING_MISMATCH = "caption_embedding_count_mismatch"
@@ -94,6 +102,8 @@ class DatasetSource:
     num_images: images the stream will visit (for progress), if known.
     make_items: returns a fresh iterator of records and issues.
     options: the loader options in effect, for metadata.json.
+    attributes: {attribute: its values} when the records carry per-image
+      attribute indices into these tuples (shapes' attributes.jsonl).
   """
 
   name: str
@@ -103,6 +113,7 @@ class DatasetSource:
   num_images: Optional[int]
   make_items: Callable[[], Iterator[Item]]
   options: dict = dataclasses.field(default_factory=dict)
+  attributes: Optional[Dict[str, Tuple[str, ...]]] = None
 
   def items(self) -> Iterator[Item]:
     """Yields `CaptionedImage`s and `DataIssue`s, in a deterministic order."""
@@ -111,6 +122,13 @@ class DatasetSource:
   def records(self) -> Iterator[CaptionedImage]:
     """Yields only the records, dropping every issue (for tools and tests)."""
     return only_records(self.items())
+
+
+def hash_fraction(key: str) -> float:
+  """A number in [0, 1) fixed by `key`: the same on every machine and run,
+  whatever order the examples come in."""
+  digest = hashlib.sha256(key.encode("utf-8")).digest()
+  return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def only_records(items: Iterable[Item]) -> Iterator[CaptionedImage]:

@@ -6,7 +6,9 @@ TFRecords; for the other layouts it converts `--raw_data_dir` (the data
 the user downloaded) once, on first use.
 """
 
+import json
 import os
+from typing import Optional
 
 from absl import logging
 
@@ -18,8 +20,21 @@ from sdn_tf.data.records import writer as records_writer
 from sdn_tf.utils import progress as progress_lib
 
 
+def prepared_format(data_dir: str) -> Optional[int]:
+  """The format version of the prepared data in `data_dir`, None if none."""
+  path = os.path.join(data_dir, schema.METADATA_FILE)
+  if not os.path.isfile(path):
+    return None
+  try:
+    with open(path, encoding="utf-8") as f:
+      return int(json.load(f).get("format_version", 1))
+  except (ValueError, TypeError, AttributeError):
+    return 0  # unreadable: prepare again
+
+
 def is_prepared(data_dir: str) -> bool:
-  return os.path.isfile(os.path.join(data_dir, schema.METADATA_FILE))
+  """Prepared in this version's format (older ones lack validation)."""
+  return prepared_format(data_dir) == records_writer.FORMAT_VERSION
 
 
 def _log_generation(done: int, total: int) -> None:
@@ -61,8 +76,17 @@ def ensure_shapes_generated(config: Config) -> None:
 
 def ensure_prepared(config: Config) -> str:
   """Returns --data_dir, preparing it from --raw_data_dir if needed."""
-  if is_prepared(config.data_dir):
+  found = prepared_format(config.data_dir)
+  if found == records_writer.FORMAT_VERSION:
     return config.data_dir
+  if found is not None:
+    logging.warning(
+      "%s holds prepared data of format %s, this version writes %s "
+      "(a validation split and attributes): preparing it again",
+      config.data_dir,
+      found,
+      records_writer.FORMAT_VERSION,
+    )
   if config.dataset == "shapes":
     ensure_shapes_generated(config)
   options = {}
@@ -76,7 +100,10 @@ def ensure_prepared(config: Config) -> str:
     config.data_dir,
   )
   summary = records_writer.convert(
-    source, config.data_dir, progress=_log_conversion
+    source,
+    config.data_dir,
+    records_writer.WriterOptions(overwrite=found is not None),
+    progress=_log_conversion,
   )
   logging.info(
     "Prepared %s: %s examples, %d skipped (%s), vocabulary of %d in %s",

@@ -156,7 +156,8 @@ def _check_length(path: str, length: int, expected: int) -> None:
 def _check_layout(data_dir: str) -> None:
   """Raises LayoutError unless both splits' filenames.pickle exist."""
   if not all(
-    os.path.isfile(os.path.join(data_dir, s, FILENAMES)) for s in common.SPLITS
+    os.path.isfile(os.path.join(data_dir, s, FILENAMES))
+    for s in common.SOURCE_SPLITS
   ):
     raise common.LayoutError(
       f"--data_dir={data_dir} does not look like StackGAN's preprocessed "
@@ -292,7 +293,7 @@ def load_stackgan(data_dir: str) -> common.DatasetSource:
   """
   data_dir = common.require_dir(data_dir)
   _check_layout(data_dir)
-  splits = [_read_split(data_dir, s) for s in common.SPLITS]
+  splits = [_read_split(data_dir, s) for s in common.SOURCE_SPLITS]
   if len({p.embeddings is None for p in splits}) > 1:
     raise common.LayoutError(
       f"--data_dir={data_dir}: {EMBEDDINGS} exists for one split only"

@@ -4,6 +4,7 @@ Each test builds a tiny CUB layout (three classes, two 24 x 24 images each)
 in tmp_path; nothing is downloaded.
 """
 
+import json
 import os
 
 import numpy as np
@@ -233,14 +234,66 @@ def test_crop_box(box, size, expected):
   assert cub.cub_crop_box(box, *size) == expected
 
 
+def _write_shapes_attributes(root, rows):
+  with open(os.path.join(root, "images.txt")) as f:
+    paths = [line.split()[1] for line in f if line.strip()]
+  with open(os.path.join(root, "attributes.jsonl"), "w") as f:
+    for path, row in zip(paths, rows):
+      f.write(json.dumps(dict(row, path=path)) + "\n")
+  return paths
+
+
 def test_builtin_generated_layout_uses_official_split_and_no_boxes(tmp_path):
   make_cub(str(tmp_path), nested=False, ext=".png")
+  row = dict(
+    shape="cross",
+    colour="white",
+    size="small",
+    position="top",
+    background="gray",
+  )
+  _write_shapes_attributes(str(tmp_path), [row] * 6)
   source = shapes_loader.load_shapes(str(tmp_path))
   records = _records(source)
   assert len(records) == 6
   assert all(r.box is None for r in records)
   assert [r.split for r in records] == ["test", "train"] * 3
   assert records[0].image_path.endswith(".png")
+  assert list(source.attributes) == [
+    "shape",
+    "colour",
+    "size",
+    "position",
+    "background",
+  ]
+  assert records[0].attributes == (3, 7, 0, 3, 1)
+
+
+def test_builtin_generated_layout_names_a_missing_or_bad_attributes_file(
+  tmp_path,
+):
+  make_cub(str(tmp_path), nested=False, ext=".png")
+  with pytest.raises(common.LayoutError, match="attributes.jsonl: missing"):
+    shapes_loader.load_shapes(str(tmp_path))
+  _write_shapes_attributes(str(tmp_path), [dict(shape="hexagon")] * 6)
+  with pytest.raises(common.LayoutError, match="attributes.jsonl:1: not a"):
+    shapes_loader.load_shapes(str(tmp_path))
+
+
+def test_builtin_generated_layout_skips_an_image_without_attributes(tmp_path):
+  make_cub(str(tmp_path), nested=False, ext=".png")
+  row = dict(
+    shape="circle",
+    colour="red",
+    size="large",
+    position="left",
+    background="black",
+  )
+  _write_shapes_attributes(str(tmp_path), [row] * 5)
+  items = list(shapes_loader.load_shapes(str(tmp_path)).items())
+  issues = [i for i in items if isinstance(i, common.DataIssue)]
+  assert [i.reason for i in issues] == [common.MISSING_ATTRIBUTES]
+  assert len(items) == 6
 
 
 def test_builtin_generated_layout_rejects_a_nested_cub(tmp_path):

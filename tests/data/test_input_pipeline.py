@@ -170,6 +170,7 @@ def test_shapes_dtypes_and_ranges(plain_dir):
     assert batch["image"].max() > 1  # 0..255, not 0..1
     assert batch["caption"].shape == (4,) and batch["caption"].dtype == object
     assert batch["label"].dtype == np.int32 and batch["id"].shape == (4,)
+    assert batch["attributes"].shape == (4, 0)  # none in these records
     assert "embedding" not in batch
 
 

@@ -66,7 +66,7 @@ def test_good_run_writes_a_prepared_data_set(tmp_path):
   with open(out / "metadata.json") as f:
     meta = json.load(f)
   assert meta["dataset"] == "folder"
-  assert meta["num_examples"] == {"train": 3, "test": 0}
+  assert meta["num_examples"] == {"train": 3, "validation": 0, "test": 0}
   assert meta["skipped"] == {"missing_caption_file": 1}
   assert meta["options"]["test_fraction"] == 0.0
   assert (out / "vocab.txt").is_file()

@@ -29,6 +29,7 @@ FEATURES = {
   schema.CAPTIONS: tf.io.VarLenFeature(tf.string),
   schema.IMAGE_BOX: tf.io.VarLenFeature(tf.float32),
   schema.EMBEDDINGS: tf.io.VarLenFeature(tf.float32),
+  schema.ATTRIBUTES: tf.io.VarLenFeature(tf.int64),
 }
 
 
@@ -88,6 +89,9 @@ def read_split(out_dir, split):
         ],
         "box": tf.sparse.to_dense(parsed[schema.IMAGE_BOX]).numpy().tolist(),
         "embeddings": tf.sparse.to_dense(parsed[schema.EMBEDDINGS]).numpy(),
+        "attributes": tf.sparse.to_dense(parsed[schema.ATTRIBUTES])
+        .numpy()
+        .tolist(),
       }
     )
   return examples
@@ -96,6 +100,53 @@ def read_split(out_dir, split):
 def read_metadata(out_dir):
   with open(os.path.join(str(out_dir), schema.METADATA_FILE)) as f:
     return json.load(f)
+
+
+def test_validation_split_is_a_stable_hashed_share_of_training(tmp_path):
+  items = [record(i, label=i % 2, captions=(f"word{i}",)) for i in range(60)]
+  items.append(record(99, split="test", label=2))
+  summary = write(items, tmp_path / "a", validation_fraction=0.25)
+  validation = read_split(tmp_path / "a", "validation")
+  train = read_split(tmp_path / "a", "train")
+  assert 5 <= len(validation) <= 25
+  assert len(validation) + len(train) == 60
+  assert summary.num_examples["test"] == 1
+  # The same ids, whatever the order the loader gives them in.
+  write(items[::-1], tmp_path / "b", validation_fraction=0.25)
+  assert sorted(e["id"] for e in read_split(tmp_path / "b", "validation")) == (
+    sorted(e["id"] for e in validation)
+  )
+  # Validation captions stay out of the vocabulary, like test captions.
+  tokens = vocab_lib.read_vocabulary(str(tmp_path / "a" / schema.VOCAB_FILE))
+  assert validation[0]["captions"][0] not in tokens
+  assert train[0]["captions"][0] in tokens
+  meta = read_metadata(tmp_path / "a")
+  assert "0.25 of the training images" in meta["validation_rule"]
+  assert set(meta["labels_per_split"]["validation"]) <= {0, 1}
+
+
+def test_validation_fraction_out_of_range_is_refused(tmp_path):
+  with pytest.raises(common.DatasetError, match="--validation_fraction=1"):
+    write([record(0)], tmp_path / "out", validation_fraction=1.0)
+
+
+def test_attributes_round_trip_with_their_tables(tmp_path):
+  items = [record(0, attributes=(2, 0)), record(1, attributes=(1, 1))]
+  writer.write_dataset(
+    items,
+    str(tmp_path / "out"),
+    dataset_name="test",
+    data_dir="/src",
+    class_names=CLASS_NAMES,
+    options=writer.WriterOptions(validation_fraction=0.0),
+    attributes={"shape": ("a", "b", "c"), "size": ("small", "large")},
+  )
+  train = read_split(tmp_path / "out", "train")
+  assert [e["attributes"] for e in train] == [[2, 0], [1, 1]]
+  assert read_metadata(tmp_path / "out")["attributes"] == {
+    "shape": ["a", "b", "c"],
+    "size": ["small", "large"],
+  }
 
 
 def test_round_trip_bytes_captions_labels_boxes_embeddings(tmp_path):
@@ -126,7 +177,7 @@ def test_round_trip_bytes_captions_labels_boxes_embeddings(tmp_path):
   )
   test = read_split(tmp_path / "out", "test")
   assert [(e["id"], e["label"]) for e in test] == [("img2", 2)]
-  assert summary.num_examples == {"train": 2, "test": 1}
+  assert summary.num_examples == {"train": 2, "validation": 0, "test": 1}
 
 
 def test_vocabulary_comes_from_training_captions_only(tmp_path):
@@ -168,15 +219,19 @@ def test_metadata_describes_the_data_set(tmp_path):
   write(items, tmp_path / "out", examples_per_shard=1)
   meta = read_metadata(tmp_path / "out")
   assert meta["dataset"] == "test" and meta["data_dir"] == "/src"
-  assert meta["num_examples"] == {"train": 2, "test": 1}
-  assert meta["num_shards"] == {"train": 2, "test": 1}
+  assert meta["num_examples"] == {"train": 2, "validation": 0, "test": 1}
+  assert meta["num_shards"] == {"train": 2, "validation": 0, "test": 1}
   assert meta["shard_files"]["train"] == [
     "train-00000-of-00002.tfrecord",
     "train-00001-of-00002.tfrecord",
   ]
   assert meta["num_classes"] == 3
   assert meta["class_names"] == list(CLASS_NAMES)
-  assert meta["labels_per_split"] == {"train": [0, 1], "test": [2]}
+  assert meta["labels_per_split"] == {
+    "train": [0, 1],
+    "validation": [],
+    "test": [2],
+  }
   assert meta["captions_per_image"] is None
   assert (meta["min_captions_per_image"], meta["max_captions_per_image"]) == (
     1,
@@ -203,8 +258,8 @@ def test_bad_images_are_skipped_and_counted(tmp_path):
     common.DataIssue(common.EMPTY_CAPTION_FILE, "/src/e.txt"),
   ]
   summary = write(items, tmp_path / "out")
-  assert summary.num_examples == {"train": 1, "test": 0}
-  assert summary.num_shards == {"train": 1, "test": 0}
+  assert summary.num_examples == {"train": 1, "validation": 0, "test": 0}
+  assert summary.num_shards == {"train": 1, "validation": 0, "test": 0}
   assert summary.skipped == {
     "corrupt_image": 2,
     "unreadable_image": 1,
@@ -278,7 +333,7 @@ def test_sharding_by_count_and_fixed_number(tmp_path):
     "train-00002-of-00003.tfrecord",
     "vocab.txt",
   ]
-  assert summary.num_shards == {"train": 3, "test": 0}
+  assert summary.num_shards == {"train": 3, "validation": 0, "test": 0}
   assert [e["id"] for e in read_split(tmp_path / "a", "train")] == [
     f"img{i}" for i in range(5)
   ]

@@ -4,7 +4,8 @@ Written by `tools/prepare_dataset.py` (through `records.writer`), read by
 `data.input_pipeline`; both go through this module, so they cannot disagree.
 
 A prepared data set directory holds:
-  <split>-SSSSS-of-NNNNN.tfrecord   sharded tf.train.Examples (split = train/test)
+  <split>-SSSSS-of-NNNNN.tfrecord   sharded tf.train.Examples
+                                    (split = train/validation/test)
   vocab.txt                         word vocabulary from *training* captions only
   metadata.json                     counts, class names, embedding size, ...
 """
@@ -21,6 +22,11 @@ IMAGE_BOX = "image/box"  # float x4: x, y, w, h in pixels; absent = none
 LABEL = "label"  # int64: class index from 0
 CAPTIONS = "captions"  # bytes list: every caption of the image
 EMBEDDINGS = "embeddings"  # float list: [num_captions * dim], optional
+# int64 list: one value index per attribute that metadata.json's
+# "attributes" names, in its order; absent when the data set has none.
+ATTRIBUTES = "attributes"
+# bytes list: captions for evaluation only, never for training (optional).
+PARAPHRASES = "paraphrases"
 
 METADATA_FILE = "metadata.json"
 VOCAB_FILE = "vocab.txt"
@@ -63,6 +69,14 @@ def encode_example(record: CaptionedImage, image_bytes: bytes):
   }
   if record.box is not None:
     feature[IMAGE_BOX] = float_feature([float(v) for v in record.box])
+  if record.attributes is not None:
+    feature[ATTRIBUTES] = tf.train.Feature(
+      int64_list=tf.train.Int64List(value=list(record.attributes))
+    )
+  if record.paraphrases:
+    feature[PARAPHRASES] = bytes_feature(
+      [c.encode("utf-8") for c in record.paraphrases]
+    )
   if record.embeddings is not None:
     flat = np.asarray(record.embeddings, dtype=np.float32).reshape(-1)
     feature[EMBEDDINGS] = float_feature(flat.tolist())
@@ -80,4 +94,6 @@ def feature_spec() -> Dict:
     LABEL: tf.io.FixedLenFeature([], tf.int64),
     CAPTIONS: tf.io.VarLenFeature(tf.string),
     EMBEDDINGS: tf.io.VarLenFeature(tf.float32),
+    ATTRIBUTES: tf.io.VarLenFeature(tf.int64),
+    PARAPHRASES: tf.io.VarLenFeature(tf.string),
   }

@@ -38,7 +38,9 @@ from sdn_tf.data.records import tallies
 from sdn_tf.text import vocab as vocab_lib
 from sdn_tf.utils import progress as progress_lib
 
-FORMAT_VERSION = 1
+# 2: a validation split and per-image attributes.
+FORMAT_VERSION = 2
+DEFAULT_VALIDATION_FRACTION = 0.05
 DEFAULT_EXAMPLES_PER_SHARD = 1000
 DEFAULT_MAX_SHARD_BYTES = 100 * 2**20
 VOCAB_MODE = "word"
@@ -62,6 +64,8 @@ class WriterOptions:
       out of the vocabulary.
     vocab_max_size: cap on the vocabulary size (reserved tokens included).
     overwrite: replace an existing, non-empty output directory.
+    validation_fraction: the share of the training images (chosen by a hash
+      of their id) written to the validation split instead.
   """
 
   examples_per_shard: Optional[int] = None
@@ -71,6 +75,7 @@ class WriterOptions:
   vocab_min_count: int = 1
   vocab_max_size: Optional[int] = None
   overwrite: bool = False
+  validation_fraction: float = DEFAULT_VALIDATION_FRACTION
 
   def check(self) -> None:
     """Raises DatasetError naming the first invalid option."""
@@ -88,6 +93,10 @@ class WriterOptions:
       value = getattr(self, name)
       if value is not None and value < 1:
         raise common.DatasetError(f"--{name}={value} must be at least 1")
+    if not 0.0 <= self.validation_fraction < 1.0:
+      raise common.DatasetError(
+        f"--validation_fraction={self.validation_fraction} must be in [0, 1)"
+      )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,6 +267,7 @@ def write_dataset(
   progress_interval_s: float = 1.0,
   split_rule: Optional[str] = None,
   loader_options: Optional[dict] = None,
+  attributes: Optional[Dict[str, Sequence[str]]] = None,
 ) -> ConversionSummary:
   """Writes records and counts issues from `items` into `out_dir`.
 
@@ -275,6 +285,8 @@ def write_dataset(
     split_rule: how the loader chose the splits, for metadata.json.
     loader_options: the loader's options, added to metadata.json's
       "options" beside the writer's.
+    attributes: {attribute: values} that the records' attribute indices
+      point into, for metadata.json.
 
   Returns:
     The summary; `summary.metadata` is the content of metadata.json.
@@ -298,7 +310,14 @@ def write_dataset(
   try:
     last_report = start
     for item in items:
-      _write_item(item, writers, tally, stats, len(class_names))
+      _write_item(
+        item,
+        writers,
+        tally,
+        stats,
+        len(class_names),
+        options.validation_fraction,
+      )
       now = time.monotonic()
       if progress and now - last_report >= progress_interval_s:
         progress(_progress(writers, tally, total, now - start))
@@ -314,6 +333,7 @@ def write_dataset(
       split_rule,
       loader_options or {},
       start,
+      {k: list(v) for k, v in (attributes or {}).items()},
     )
     summary = _finish(
       tmp_dir, out_dir, shard_files, writers, tally, stats, provenance
@@ -333,6 +353,7 @@ def _write_item(
   tally: tallies.IssueTally,
   stats: tallies.Stats,
   num_classes: int,
+  validation_fraction: float,
 ) -> None:
   """Writes one record, or reports one issue."""
   if isinstance(item, common.DataIssue):
@@ -355,10 +376,26 @@ def _write_item(
       common.DataIssue(e.reason, item.image_path or item.example_id, e.detail)
     )
     return
+  item = _with_validation_split(item, validation_fraction)
   stats.ids.add(item.example_id)
   stats.add(item, image)
   example = schema.encode_example(item, image.data)
   writers[item.split].write(example.SerializeToString())
+
+
+def _with_validation_split(
+  record: CaptionedImage, fraction: float
+) -> CaptionedImage:
+  """Moves a hashed `fraction` of the training images to validation.
+
+  Salted, so that a loader that hashes ids into its test split (folder)
+  does not pick the same images again.
+  """
+  if record.split != common.TRAIN:
+    return record
+  if common.hash_fraction("validation:" + record.example_id) >= fraction:
+    return record
+  return dataclasses.replace(record, split=common.VALIDATION)
 
 
 def _progress(writers, tally, total, elapsed_s) -> Progress:
@@ -384,6 +421,7 @@ class _Provenance:
   split_rule: Optional[str]
   loader_options: dict
   start: float  # time.monotonic() at the start
+  attributes: Dict[str, List[str]]
 
 
 def _finish(
@@ -463,6 +501,11 @@ def _metadata(
     "class_names": info.class_names,
     "labels_per_split": {s: sorted(stats.labels[s]) for s in common.SPLITS},
     "split_rule": info.split_rule,
+    "validation_rule": (
+      f"{info.options.validation_fraction:g} of the training images, "
+      "by a hash of their id"
+    ),
+    "attributes": info.attributes,
     "captions_per_image": counts[0] if len(counts) == 1 else None,
     "min_captions_per_image": counts[0],
     "max_captions_per_image": counts[-1],
@@ -507,4 +550,5 @@ def convert(
     progress=progress,
     split_rule=source.split_rule,
     loader_options=source.options,
+    attributes=source.attributes,
   )

@@ -16,6 +16,7 @@ from sdn_tf.data.shapes.captions import BACKGROUND_NOUN_PHRASES  # noqa: F401
 from sdn_tf.data.shapes.captions import BACKGROUND_PHRASES  # noqa: F401
 from sdn_tf.data.shapes.captions import BACKGROUND_WORDS  # noqa: F401
 from sdn_tf.data.shapes.captions import CAPTION_TEMPLATES  # noqa: F401
+from sdn_tf.data.shapes.captions import PARAPHRASE_TEMPLATES  # noqa: F401
 from sdn_tf.data.shapes.captions import POSITION_PHRASES  # noqa: F401
 from sdn_tf.data.shapes.captions import SIZE_PHRASES  # noqa: F401
 from sdn_tf.data.shapes.captions import make_captions  # noqa: F401
@@ -27,6 +28,7 @@ from sdn_tf.data.shapes.render import object_area  # noqa: F401
 from sdn_tf.data.shapes.render import object_centroid  # noqa: F401
 from sdn_tf.data.shapes.render import render_image  # noqa: F401
 from sdn_tf.data.shapes.render import shape_coverage  # noqa: F401
+from sdn_tf.data.shapes.spec import ATTRIBUTE_VALUES  # noqa: F401
 from sdn_tf.data.shapes.spec import BACKGROUNDS  # noqa: F401
 from sdn_tf.data.shapes.spec import CLASSES  # noqa: F401
 from sdn_tf.data.shapes.spec import COLOUR_JITTER  # noqa: F401

@@ -101,7 +101,18 @@ CAPTION_TEMPLATES: Tuple[str, ...] = (
   "there is a {size} {colour} {shape} {pos}",
 )
 
-# ----------------------------------------------------------------------------
+# Templates never used for training captions: test images also get captions
+# from these (the "paraphrase" set), so an evaluation can tell a model that
+# reads the words from one that only knows the training templates' order.
+PARAPHRASE_TEMPLATES: Tuple[str, ...] = (
+  "{colour} {shape}, {size}, {pos}",
+  "draw one {size} {colour} {shape} {pos} {bg}",
+  "i see a {colour} {shape} of {size} size {pos}",
+  "{pos}: one {size} {shape}, coloured {colour}",
+  "a {shape} in {colour}, {size}, {bg}, {pos}",
+  "the scene contains just one {size} {colour} {shape} placed {pos}",
+)
+NUM_PARAPHRASES = 2
 
 # ----------------------------------------------------------------------------
 # Captions.
@@ -129,13 +140,14 @@ def _fill_template(
 
 
 def make_captions(
-  attrs: ShapeAttributes, rng: np.random.Generator, num: int = NUM_CAPTIONS
+  attrs: ShapeAttributes,
+  rng: np.random.Generator,
+  num: int = NUM_CAPTIONS,
+  templates: Tuple[str, ...] = CAPTION_TEMPLATES,
 ) -> Tuple[List[str], List[int]]:
   """Returns `num` captions from distinct templates, and the template ids."""
-  if num > len(CAPTION_TEMPLATES):
-    raise ValueError(f"at most {len(CAPTION_TEMPLATES)} captions, got {num}")
-  template_ids = [int(i) for i in rng.permutation(len(CAPTION_TEMPLATES))[:num]]
-  captions = [
-    _fill_template(CAPTION_TEMPLATES[i], attrs, rng) for i in template_ids
-  ]
+  if num > len(templates):
+    raise ValueError(f"at most {len(templates)} captions, got {num}")
+  template_ids = [int(i) for i in rng.permutation(len(templates))[:num]]
+  captions = [_fill_template(templates[i], attrs, rng) for i in template_ids]
   return captions, template_ids

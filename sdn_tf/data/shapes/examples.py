@@ -6,11 +6,14 @@ from typing import Tuple
 
 import numpy as np
 
+from sdn_tf.data.shapes.captions import NUM_PARAPHRASES
+from sdn_tf.data.shapes.captions import PARAPHRASE_TEMPLATES
 from sdn_tf.data.shapes.captions import make_captions
 from sdn_tf.data.shapes.render import object_area
 from sdn_tf.data.shapes.render import object_centroid
 from sdn_tf.data.shapes.render import render_image
 from sdn_tf.data.shapes.spec import DEFAULT_IMAGE_SIZE
+from sdn_tf.data.shapes.spec import SPLITS
 from sdn_tf.data.shapes.spec import ShapeAttributes
 from sdn_tf.data.shapes.spec import ShapeClass
 from sdn_tf.data.shapes.spec import image_rng
@@ -33,6 +36,8 @@ class ShapeExample:
   image: np.ndarray
   captions: Tuple[str, ...]
   template_ids: Tuple[int, ...]
+  # Test images only: captions from templates training never sees.
+  paraphrases: Tuple[str, ...] = ()
 
   @property
   def name(self) -> str:
@@ -65,6 +70,16 @@ def generate_example(
   attrs = sample_attributes(rng, shape_class.shape, shape_class.colour)
   captions, template_ids = make_captions(attrs, rng)
   image = render_image(attrs, image_size, rng)
+  paraphrases = ()
+  if split == "test":
+    # Their own generator, so the captions and pixels above stay as they
+    # were before paraphrases existed.
+    paraphrases, _ = make_captions(
+      attrs,
+      np.random.default_rng([seed, SPLITS.index(split), index, 1]),
+      NUM_PARAPHRASES,
+      PARAPHRASE_TEMPLATES,
+    )
   return ShapeExample(
     split,
     index,
@@ -73,6 +88,7 @@ def generate_example(
     image,
     tuple(captions),
     tuple(template_ids),
+    tuple(paraphrases),
   )
 
 
@@ -109,4 +125,5 @@ def attributes_record(
     "object_rgb": list(a.object_rgb),
     "background_rgb": list(a.background_rgb),
     "caption_templates": list(example.template_ids),
+    "paraphrases": list(example.paraphrases),
   }

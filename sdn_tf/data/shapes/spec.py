@@ -50,6 +50,16 @@ BACKGROUNDS: Dict[str, Tuple[int, int, int]] = {
   "gray": (110, 110, 110),
 }
 
+# Every attribute an image has, with its values in table order: what the
+# records' attribute indices, multi-head teachers and the evaluator use.
+ATTRIBUTE_VALUES: Dict[str, Tuple[str, ...]] = {
+  "shape": SHAPES,
+  "colour": tuple(COLOURS),
+  "size": tuple(SIZES),
+  "position": tuple(POSITIONS),
+  "background": tuple(BACKGROUNDS),
+}
+
 # (shape, colour) pairs never in the training split (compositional test).
 HELD_OUT_PAIRS: Tuple[Tuple[str, str], ...] = (
   ("triangle", "purple"),
