@@ -1,14 +1,22 @@
-"""`--teacher_weights=pretrain`: VGG19 trained on the data set's own classes.
+"""`--teacher_weights=pretrain`: VGG19 trained on the data set's own labels.
 
 Where ImageNet weights cannot be downloaded (the built-in shapes), the
 teacher is the same VGG19 architecture trained first as a classifier of the
-training split's class labels - a generic discriminative model of *that*
-data - then cached in the work dir and frozen. A rerun reuses the cache.
+training split - a generic discriminative model of *that* data - then
+cached in the work dir and frozen. A rerun reuses the cache.
+
+It has one linear head per attribute when the records carry attributes
+(shapes: shape, colour, size, position, background), else one class head:
+a teacher trained on (shape, colour) classes alone learns to ignore the
+background, size and position that captions also name, and then cannot
+teach them. Its report gives each head's accuracy on the validation split
+(images of the training classes) and on the test split.
 """
 
 import json
 import os
 import time
+from typing import Dict
 
 from absl import logging
 import keras
@@ -48,10 +56,28 @@ def cached_paths(workdir: str):
   return os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, REPORT_NAME)
 
 
+CLASS_HEAD = "class"
+
+
+def head_sizes(metadata: Dict) -> Dict[str, int]:
+  """{head: number of values}: the data's attributes, else its classes."""
+  attributes = metadata.get("attributes") or {}
+  if attributes:
+    return {name: len(values) for name, values in attributes.items()}
+  return {CLASS_HEAD: int(metadata["num_classes"])}
+
+
+def head_labels(batch: Dict[str, tf.Tensor], heads) -> Dict[str, tf.Tensor]:
+  """A pipeline batch's labels, one [B] tensor per head of `heads`."""
+  if list(heads) == [CLASS_HEAD]:
+    return {CLASS_HEAD: batch["label"]}
+  return {name: batch["attributes"][:, i] for i, name in enumerate(heads)}
+
+
 def build_classifier(
-  image_size: int, num_classes: int, pooling: str = "avg"
+  image_size: int, heads: Dict[str, int], pooling: str = "avg"
 ) -> keras.Model:
-  """VGG19 (no top) + global average pooling + a linear class layer.
+  """VGG19 (no top) + global average pooling + one linear layer per head.
 
   The pools are `pooling`'s, as the teacher built from these weights will
   have (`teacher.tap_mirror_points`): features learnt behind max pools are
@@ -62,9 +88,12 @@ def build_classifier(
   features = keras.layers.GlobalAveragePooling2D(name="gap")(
     taps.output["block5_pool"]
   )
-  logits = keras.layers.Dense(
-    num_classes, dtype="float32", name="class_logits"
-  )(features)
+  logits = {
+    name: keras.layers.Dense(size, dtype="float32", name=f"{name}_logits")(
+      features
+    )
+    for name, size in heads.items()
+  }
   return keras.Model(taps.input, logits, name="vgg19_classifier")
 
 
@@ -115,6 +144,7 @@ def _teacher_space_dataset(
   config: Config,
   data_dir: str,
   split: str,
+  heads: Dict[str, int],
   training: bool,
   batch_size: int,
   num_examples: int = 0,
@@ -137,38 +167,75 @@ def _teacher_space_dataset(
   )
   scaling = config.input_scaling
   return dataset.map(
-    lambda b: (teacher_lib.to_teacher_space(b["image"], scaling), b["label"])
+    lambda b: (
+      teacher_lib.to_teacher_space(b["image"], scaling),
+      head_labels(b, heads),
+      b["label"],
+    )
   )
 
 
 def evaluate_accuracy(
   classifier: keras.Model, dataset, train_labels, jit_compile: bool = False
 ) -> dict:
-  """Accuracy on `dataset`: overall, on the classes seen in training and on
-  the others (held-out pairs, which a class classifier cannot get right)."""
+  """Each head's accuracy on `dataset`: overall, on images of the classes
+  seen in training and on the others (held-out pairs: a class head cannot
+  get them right; attribute heads can)."""
   predict = tf.function(
-    lambda images: tf.argmax(classifier(images, training=False), -1),
+    lambda images: {
+      k: tf.argmax(v, -1, output_type=tf.int32)
+      for k, v in classifier(images, training=False).items()
+    },
     jit_compile=jit_compile,
     reduce_retracing=True,
   )
-  hits, seen = [], []
-  for images, labels in dataset:
-    labels = labels.numpy()
-    hits.append(predict(images).numpy() == labels)
-    seen.append(np.isin(labels, train_labels))
-  hits = np.concatenate(hits) if hits else np.zeros([0], bool)
+  hits, seen = {}, []
+  for images, labels, classes in dataset:
+    for head, predicted in predict(images).items():
+      hits.setdefault(head, []).append(
+        predicted.numpy() == labels[head].numpy()
+      )
+    seen.append(np.isin(classes.numpy(), train_labels))
   seen = np.concatenate(seen) if seen else np.zeros([0], bool)
 
   def mean(values):
     return float(values.mean()) if values.size else None
 
-  return {
-    "accuracy": mean(hits),
-    "accuracy_seen_classes": mean(hits[seen]),
-    "accuracy_unseen_classes": mean(hits[~seen]),
-    "num_examples": int(hits.size),
+  report = {
+    "num_examples": int(seen.size),
     "num_seen_class_examples": int(seen.sum()),
   }
+  for head, head_hits in hits.items():
+    head_hits = np.concatenate(head_hits)
+    report[head] = {
+      "accuracy": mean(head_hits),
+      "accuracy_seen_classes": mean(head_hits[seen]),
+      "accuracy_unseen_classes": mean(head_hits[~seen]),
+    }
+  return report
+
+
+def weakest_head(split_report: dict, key: str = "accuracy") -> float:
+  """The lowest accuracy `key` over the heads of one split's report."""
+  values = [
+    v[key] for v in split_report.values() if isinstance(v, dict) and v[key]
+  ]
+  return min(values) if values else 0.0
+
+
+def _training_classes(metadata: Dict):
+  """Labels of the training classes: validation images are theirs too."""
+  per_split = metadata.get("labels_per_split", {})
+  return sorted(
+    set(per_split.get("train", [])) | set(per_split.get("validation", []))
+  )
+
+
+def _has_split(data_dir: str, split: str) -> bool:
+  try:
+    return bool(input_pipeline.shard_files(data_dir, split))
+  except FileNotFoundError:
+    return False
 
 
 def _make_optimizer(config: Config, steps: int):
@@ -221,18 +288,19 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
       with open(report_path) as f:
         report = json.load(f)
     logging.info(
-      "Reusing the pretrained teacher %s (held-out accuracy %s)",
+      "Reusing the pretrained teacher %s (validation accuracy of its "
+      "weakest head %s)",
       weights_path,
-      report.get("test", {}).get("accuracy", "?"),
+      weakest_head(report.get("validation", {})),
     )
     _warn_if_settings_differ(config, report, report_path)
     return weights_path
 
   start = time.time()
   metadata = input_pipeline.read_metadata(data_dir)
-  num_classes = int(metadata["num_classes"])
+  heads = head_sizes(metadata)
   classifier = build_classifier(
-    config.image_size, num_classes, config.teacher_pooling
+    config.image_size, heads, config.teacher_pooling
   )
   steps = config.pretrain_steps
   optimizer = _make_optimizer(config, steps)
@@ -242,19 +310,23 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   def train_step(images, labels):
     with tf.GradientTape() as tape:
       logits = classifier(images, training=True)
-      loss = loss_fn(labels, logits)
+      # Summed: every head's gradient reaches the shared features whole.
+      loss = tf.add_n([loss_fn(labels[h], logits[h]) for h in heads])
       scaled = loss
       if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         scaled = optimizer.scale_loss(loss)
     variables = classifier.trainable_variables
     optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
     accuracy = tf.reduce_mean(
-      tf.cast(
-        tf.equal(
-          tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32)
-        ),
-        tf.float32,
-      )
+      [
+        tf.reduce_mean(
+          tf.cast(
+            tf.equal(tf.argmax(logits[h], -1, output_type=tf.int32), labels[h]),
+            tf.float32,
+          )
+        )
+        for h in heads
+      ]
     )
     return loss, accuracy
 
@@ -262,6 +334,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     config,
     data_dir,
     "train",
+    heads,
     True,
     config.batch_size,
     input_pipeline.count_examples(data_dir, "train"),
@@ -269,14 +342,14 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   # One iterator for both: a second one would decode and shuffle the split
   # again (the cache is only kept once an iterator has read it all).
   batches = iter(train_data)
-  images, labels = next(batches)
+  images, labels, classes = next(batches)
   unit_variance_init(classifier, images)
   meter = progress.RateMeter()
   seen_labels = set()
   for step in range(1, steps + 1):
     if step > 1:
-      images, labels = next(batches)
-    seen_labels.update(labels.numpy().tolist())
+      images, labels, classes = next(batches)
+    seen_labels.update(classes.numpy().tolist())
     loss, accuracy = train_step(images, labels)
     if step % config.log_every == 0 or step == steps:
       rate = meter.tick(step)
@@ -285,7 +358,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
           "teacher pretraining",
           step,
           steps,
-          {"loss": float(loss), "accuracy": float(accuracy)},
+          {"loss": float(loss), "mean head accuracy": float(accuracy)},
           rate,
           config.batch_size,
           meter.eta(step, steps),
@@ -293,24 +366,32 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
       )
   seconds = time.time() - start
 
-  test_data = _teacher_space_dataset(
-    config, data_dir, "test", False, max(config.batch_size, 64)
-  )
   report = {
     "steps": steps,
     "seconds": round(seconds, 1),
     "settings": _settings(config),
-    "test": evaluate_accuracy(
-      classifier, test_data, sorted(seen_labels), config.use_xla
-    ),
+    "heads": heads,
   }
+  for split in ("validation", "test"):
+    if _has_split(data_dir, split):
+      report[split] = evaluate_accuracy(
+        classifier,
+        _teacher_space_dataset(
+          config, data_dir, split, heads, False, max(config.batch_size, 64)
+        ),
+        _training_classes(metadata) or sorted(seen_labels),
+        config.use_xla,
+      )
   report["eval_seconds"] = round(time.time() - start - seconds, 1)
   logging.info(
-    "Teacher pretrained in %s: held-out accuracy %.3f (%.3f on "
-    "classes seen in training)",
+    "Teacher pretrained in %s; validation accuracy per head: %s",
     progress.format_duration(report["seconds"]),
-    report["test"]["accuracy"],
-    report["test"]["accuracy_seen_classes"] or 0.0,
+    ", ".join(
+      f"{h} {report['validation'][h]['accuracy']:.3f}"
+      for h in heads
+      if "validation" in report
+    )
+    or "no validation split",
   )
   os.makedirs(os.path.dirname(weights_path), exist_ok=True)
   # The input of "gap", not block5_pool.output: a shared max pool's

@@ -274,8 +274,9 @@ def test_pretrained_classifier_weights_load_into_the_teacher(tmp_path, pooling):
   with the pooling it was trained with."""
   keras.utils.set_random_seed(3)
   classifier = teacher_pretraining.build_classifier(
-    R, num_classes=5, pooling=pooling
+    R, {"shape": 4, "size": 2}, pooling=pooling
   )
+  assert set(classifier.output) == {"shape", "size"}
   pool_type = {
     "avg": keras.layers.AveragePooling2D,
     "max": keras.layers.MaxPooling2D,
@@ -299,7 +300,7 @@ def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
     dataset="shapes",
     raw_data_dir=str(tmp_path / "raw"),
     data_dir=str(tmp_path / "records"),
-    shapes_num_train=24,
+    shapes_num_train=48,
     shapes_num_test=32,
     image_size=R,
     batch_size=4,
@@ -316,13 +317,18 @@ def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
     report = json.load(f)
   assert report["steps"] == 3
   assert report["settings"]["teacher_pooling"] == "avg"
+  # The shapes records carry attributes: one head each, reported per split.
+  heads = ["shape", "colour", "size", "position", "background"]
+  assert list(report["heads"]) == heads
   test = report["test"]
   assert test["num_examples"] == 32
-  for key in ("accuracy", "accuracy_seen_classes"):
-    assert 0.0 <= test[key] <= 1.0, key
-  # Held-out pairs are in the test split only: never seen, never right.
+  # Held-out pairs are in the test split only.
   assert test["num_seen_class_examples"] < 32
-  assert test["accuracy_unseen_classes"] == 0.0
+  for head in heads:
+    for key in ("accuracy", "accuracy_seen_classes", "accuracy_unseen_classes"):
+      assert 0.0 <= test[head][key] <= 1.0, (head, key)
+  validation = report["validation"]
+  assert validation["num_examples"] == validation["num_seen_class_examples"]
   teacher = teacher_lib.build_teacher(R, weights=path, pooling="avg")
   assert isinstance(
     teacher.get_layer("block1_pool"), keras.layers.AveragePooling2D
