@@ -501,6 +501,64 @@ def test_judge_tool_scores_real_and_drawn_images(smoke, tmp_path):
   assert "Traceback" not in run.output
 
 
+def test_evaluate_reports_every_attribute_fid_and_diversity(smoke, tmp_path):
+  records = os.path.join(os.path.dirname(smoke.workdir), "records")
+  captions = tmp_path / "captions.txt"
+  captions.write_bytes(b"a big red square at the top\n\n\xff a tiny cross\n")
+  out = tmp_path / "metrics.json"
+  run = run_module(
+    "sdn_tf.evaluate",
+    f"--model_dir={os.path.join(smoke.workdir, 'export')}",
+    f"--data_dir={records}",
+    "--split=test",
+    "--num_images=8",
+    "--seeds=2",
+    "--evaluator_steps=10",
+    f"--captions_file={captions}",
+    f"--out={out}",
+  )
+  assert run.returncode == 0, tail(run)
+  report = json.loads(run.stdout.strip().splitlines()[-1])
+  assert report == json.loads(out.read_text())
+  assert report["split"] == "test" and report["num_images"] == 8
+  attributes = ["shape", "colour", "size", "position", "background"]
+  for row in ("template", "paraphrase"):
+    assert report[row]["num_captions"] == 8
+    # Shape and colour are named by every caption.
+    for attribute in ("shape", "colour"):
+      assert 0.0 <= report[row][attribute] <= 1.0, (row, attribute)
+  assert (
+    report["template_seen"]["num_captions"]
+    + report["template_held_out"]["num_captions"]
+    == 8
+  )
+  assert report["captions_file"]["num_captions"] == 2  # the blank line skipped
+  assert report["fid"] >= 0.0 and report["diversity"] >= 0.0
+  assert list(report["evaluator"]["test_accuracy"]) == attributes
+  # Ten steps cannot make an evaluator worth trusting, and the table says so.
+  assert report["trusted"] is False
+  assert "NOT TRUSTED" in run.stdout
+  assert "paraphrase" in run.stdout
+
+
+def test_evaluate_errors_name_the_flag(smoke, tmp_path):
+  export = os.path.join(smoke.workdir, "export")
+  records = os.path.join(os.path.dirname(smoke.workdir), "records")
+  for args, message in (
+    ([f"--model_dir={export}", "--metrics=fid,bogus"], "--metrics: unknown"),
+    (
+      [f"--model_dir={export}", f"--captions_file={tmp_path / 'none.txt'}"],
+      "--captions_file: ",
+    ),
+    ([f"--model_dir={tmp_path}"], "--model_dir: no SavedModel"),
+    ([f"--model_dir={export}", "--num_images=0"], "--num_images"),
+  ):
+    run = run_module("sdn_tf.evaluate", f"--data_dir={records}", *args)
+    assert run.returncode == 2, tail(run)
+    assert message in run.output.strip().splitlines()[-1], tail(run)
+    assert "Traceback" not in run.output
+
+
 def test_sample_errors_name_the_flag(smoke, tmp_path):
   model_dir = os.path.join(smoke.workdir, "export", "1")
   for args, message in (

@@ -80,15 +80,27 @@ def write_config(writer, config: Config) -> None:
 
 
 def fixed_eval_batch(config: Config, data_dir: str) -> Dict[str, np.ndarray]:
-  """The first test examples, one caption each, plus fixed noise."""
-  dataset = input_pipeline.make_dataset(
-    data_dir,
-    "test",
-    global_batch_size=config.num_eval_captions,
-    image_size=config.image_size,
-    training=False,
-    deterministic=True,
-    seed=config.seed,
+  """Test examples evenly spaced over the split, one caption each, plus
+  fixed noise. The records are sorted by class, so the spacing spans the
+  classes (and, within them, sizes, positions and backgrounds)."""
+  count = config.num_eval_captions
+  stride = max(input_pipeline.count_examples(data_dir, "test") // count, 1)
+  dataset = (
+    input_pipeline.make_dataset(
+      data_dir,
+      "test",
+      global_batch_size=1,
+      image_size=config.image_size,
+      training=False,
+      deterministic=True,
+      seed=config.seed,
+      drop_remainder=False,
+    )
+    .unbatch()
+    .enumerate()
+    .filter(lambda index, _: index % stride == 0)
+    .map(lambda _, example: example)
+    .batch(count)
   )
   batch = {k: v.numpy() for k, v in next(iter(dataset)).items()}
   samples = GRID_SAMPLES if config.noise_dim else 1
