@@ -128,6 +128,10 @@ def test_a_frozen_encoder_is_not_trained(setup):
 
 def test_whitening_gives_zero_mean_and_the_asked_std_where_it_varies(setup):
   config, data_dir, _ = setup
+  # Seeded: under some random inits (which depend on the tests run before
+  # in the process) the 32 captions' embeddings span the 16 dimensions too
+  # unevenly for the check below.
+  keras.utils.set_random_seed(0)
   encoder = builders.make_encoder(config, data_dir)
   captions = np.array(
     [
