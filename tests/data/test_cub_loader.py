@@ -234,6 +234,16 @@ def test_crop_box(box, size, expected):
   assert cub.cub_crop_box(box, *size) == expected
 
 
+def _row(shape, colour, size, position, background):
+  return dict(
+    shape=shape,
+    colour=colour,
+    size=size,
+    position=position,
+    background=background,
+  )
+
+
 def _write_shapes_attributes(root, rows):
   with open(os.path.join(root, "images.txt")) as f:
     paths = [line.split()[1] for line in f if line.strip()]
