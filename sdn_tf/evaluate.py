@@ -137,10 +137,7 @@ def _shapes_report(
   report = {"evaluator": evaluator.report, "trusted": evaluator.trusted}
   drawn = _draw(signature, sample.captions, seeds)
   predicted = _flat_predictions(evaluator, drawn)
-  train_classes = set(metadata["labels_per_split"].get("train", [])) | set(
-    metadata["labels_per_split"].get("validation", [])
-  )
-  seen = np.isin(sample.labels, sorted(train_classes))
+  seen = np.isin(sample.labels, input_pipeline.training_classes(metadata))
   if "attributes" in wanted:
     report["template"] = attribute_scores.score(sample.captions, predicted)
     report["template_seen"] = attribute_scores.score(

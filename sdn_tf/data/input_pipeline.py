@@ -203,6 +203,15 @@ def count_examples(data_dir: str, split: str) -> int:
   return int(counts.get(split, 0)) if isinstance(counts, dict) else 0
 
 
+def training_classes(metadata: Dict) -> List[int]:
+  """Labels of the training classes: the validation images are theirs too
+  (held out of training, not of its classes)."""
+  per_split = metadata.get("labels_per_split", {})
+  return sorted(
+    set(per_split.get("train", [])) | set(per_split.get("validation", []))
+  )
+
+
 def shuffle_buffer_for(
   data_dir: str,
   split: str,

@@ -21,7 +21,6 @@ import os
 import time
 from typing import Callable
 from typing import Dict
-from typing import Optional
 
 from absl import logging
 import keras
@@ -250,13 +249,3 @@ def _train(model, heads, data_dir, settings, log) -> None:
           meter.eta(i, settings.steps),
         )
       )
-
-
-def maybe_load(
-  data_dir: str, settings: EvaluatorSettings
-) -> Optional[Evaluator]:
-  """The evaluator when the records carry attributes, else None."""
-  metadata = input_pipeline.read_metadata(data_dir)
-  if not metadata.get("attributes"):
-    return None
-  return load_or_train(data_dir, settings)

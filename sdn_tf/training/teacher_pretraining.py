@@ -223,14 +223,6 @@ def weakest_head(split_report: dict, key: str = "accuracy") -> float:
   return min(values) if values else 0.0
 
 
-def _training_classes(metadata: Dict):
-  """Labels of the training classes: validation images are theirs too."""
-  per_split = metadata.get("labels_per_split", {})
-  return sorted(
-    set(per_split.get("train", [])) | set(per_split.get("validation", []))
-  )
-
-
 def _has_split(data_dir: str, split: str) -> bool:
   try:
     return bool(input_pipeline.shard_files(data_dir, split))
@@ -379,7 +371,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
         _teacher_space_dataset(
           config, data_dir, split, heads, False, max(config.batch_size, 64)
         ),
-        _training_classes(metadata) or sorted(seen_labels),
+        input_pipeline.training_classes(metadata) or sorted(seen_labels),
         config.use_xla,
       )
   report["eval_seconds"] = round(time.time() - start - seconds, 1)
