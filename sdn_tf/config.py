@@ -233,6 +233,9 @@ class Config:
     8, "Fixed test captions drawn in the TensorBoard grids."
   )
   export: bool = option(True, "Export a SavedModel when training ends.")
+  keep_exports: int = option(
+    0, "Newest export versions kept (older ones are deleted); 0 keeps all."
+  )
 
   def __post_init__(self):
     validate(self)
@@ -370,6 +373,7 @@ def validate(config: Config) -> None:
     if getattr(config, name) <= 0:
       raise ConfigError(name, f"must be > 0, got {getattr(config, name)}")
   non_negative = (
+    "keep_exports",
     "noise_dim",
     "stage1_steps",
     "stage2_steps",

@@ -118,7 +118,11 @@ def export_from_workdir(workdir: str, checkpoint: Optional[str] = None) -> str:
   status.assert_existing_objects_matched()
   logging.info("Restored the generator from %s", prefix)
   path = export_lib.export_generator(
-    generator, config, config.data_dir, workdir_lib.export_dir(workdir)
+    generator,
+    config,
+    config.data_dir,
+    workdir_lib.export_dir(workdir),
+    keep_exports=config.keep_exports,
   )
   logging.info("Exported the generator to %s", path)
   return path

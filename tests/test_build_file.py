@@ -606,7 +606,16 @@ def test_tests_declare_the_configs_they_read(targets):
 # --- python tests/test_build_file.py: BUILD stanzas for the files in none ----
 
 ENTRY_POINTS = frozenset(
-  f"sdn_tf/{n}.py" for n in ("train", "evaluate", "sample", "export")
+  f"sdn_tf/{n}.py"
+  for n in (
+    "train",
+    "evaluate",
+    "sample",
+    "export",
+    "serve",
+    "serving/client",
+    "serving/saved_model_cli",
+  )
 )
 
 
@@ -630,7 +639,7 @@ def _stanza(path: str, owners) -> str:
     deps.add(_target_name(inits[-1]))
   deps.discard(name)
   lines = []
-  if path.startswith("tests/"):
+  if path.startswith("tests/") and path.rsplit("/", 1)[-1].startswith("test_"):
     lines.append("pytest_test(")
     lines.append(f'    name = "{name}",')
     if _marks_slow(path):

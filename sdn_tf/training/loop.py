@@ -404,7 +404,11 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
   from sdn_tf.serving import export_lib  # pylint: disable=g-import-not-at-top
 
   path = export_lib.export_generator(
-    state.generator, config, data_dir, workdir_lib.export_dir(workdir)
+    state.generator,
+    config,
+    data_dir,
+    workdir_lib.export_dir(workdir),
+    keep_exports=config.keep_exports,
   )
   logging.info("Exported the generator to %s", path)
   return path
