@@ -2,11 +2,13 @@
 
 Generates/prepares the data when missing, pretrains the teacher if asked,
 runs Stage I and Stage II, and exports a SavedModel to
-`<workdir>/export/<version>/`. Rerunning the same command resumes.
+`<workdir>/export/<version>/`. Rerunning the same command resumes; SIGTERM
+or SIGINT during Stage I or II saves a checkpoint and exits 0.
 """
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from sdn_tf import cli
 
@@ -21,9 +23,15 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   config = cli.run_reporting_user_errors(cli.config_from_flags)
   # Imported here so that `--help` and flag errors come back fast.
-  from sdn_tf.training import loop  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from sdn_tf.training import loop
+  from sdn_tf.training import run_control
 
-  cli.run_reporting_user_errors(loop.train_and_export, config, _WORKDIR.value)
+  # pylint: enable=g-import-not-at-top
+  try:
+    cli.run_reporting_user_errors(loop.train_and_export, config, _WORKDIR.value)
+  except run_control.Stopped as e:
+    logging.warning("Training %s", e)
 
 
 if __name__ == "__main__":

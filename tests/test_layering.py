@@ -22,6 +22,9 @@ ENTRY_POINTS = (
   "sdn_tf.sample",
   "sdn_tf.judge_shapes",
   "sdn_tf.evaluate",
+  "sdn_tf.serve",
+  "sdn_tf.serving.client",
+  "sdn_tf.serving.saved_model_cli",
 )
 # Floor -> the first-party modules (and their submodules) it must not import.
 FORBIDDEN = {

@@ -19,6 +19,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from typing import Dict
 from typing import Optional
@@ -36,6 +37,7 @@ from sdn_tf.training import distillation
 from sdn_tf.training import distribute
 from sdn_tf.training import losses
 from sdn_tf.training import precision
+from sdn_tf.training import run_control
 from sdn_tf.training import summaries
 from sdn_tf.training import teacher_pretraining
 from sdn_tf.training import text_pretraining
@@ -173,8 +175,13 @@ def run_stage(
   manager,
   writer,
   eval_batch: Optional[Dict],
+  stop: Optional[run_control.StopRequest] = None,
 ) -> None:
-  """Runs one stage from the optimizer's current step to `total_steps`."""
+  """Runs one stage from the optimizer's current step to `total_steps`.
+
+  Raises:
+    run_control.Stopped: `stop` was set; the step's checkpoint is saved.
+  """
   optimizer = state.optimizers[stage]
   step = int(optimizer.iterations.numpy())
   if step >= total_steps:
@@ -234,6 +241,13 @@ def run_stage(
         )
       if step % config.checkpoint_every == 0 or step == total_steps:
         manager.save(checkpoint_number=state.global_step())
+      elif stop:
+        manager.save(checkpoint_number=state.global_step())
+      if stop:
+        raise run_control.Stopped(
+          f"stopped by {stop.signal_name} at {name} step {step}; the "
+          f"checkpoint is saved: rerun the same command to resume"
+        )
   except KeyboardInterrupt:
     logging.warning(
       "Interrupted: saving a checkpoint at %s step %d", name, step
@@ -296,6 +310,18 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
   keras.mixed_precision.set_global_policy(config.precision)
   chief = distribute.is_chief(strategy)
   os.makedirs(workdir, exist_ok=True)
+  # Workers of one multi-worker run share the chief's work dir.
+  lock = run_control.hold_workdir_lock(workdir) if chief else None
+  try:
+    return _train_and_export(config, workdir, strategy, chief)
+  finally:
+    if lock:
+      lock.close()
+
+
+def _train_and_export(
+  config: Config, workdir: str, strategy, chief: bool
+) -> Optional[str]:
   keras.utils.set_random_seed(config.seed)
   data_dir = chief_first(
     chief,
@@ -373,28 +399,39 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
     if chief and config.num_eval_captions
     else None
   )
-  for stage in (STAGE_ONE, STAGE_TWO):
-    # Stage I is never re-entered once Stage II has begun. Stage II is, even
-    # when done: a rerun with more --stage2_steps trains on from the saved
-    # step (run_stage returns at once when no step is left).
-    if int(state.stage.numpy()) > stage and stage != STAGE_TWO:
-      continue
-    steps_before = state.global_step()
-    run_stage(
-      stage,
-      steps[stage],
-      config,
-      state,
-      strategy,
-      data_dir,
-      manager,
-      writer,
-      eval_batch,
-    )
-    if int(state.stage.numpy()) <= stage or state.global_step() > steps_before:
-      state.stage.assign(stage + 1)
-      manager.save(checkpoint_number=state.global_step())
-  writer.flush()
+  # From here on a SIGTERM or SIGINT ends the step in flight, saves and
+  # exits 0 (pretraining above has no checkpoints to save: it just dies).
+  stop = run_control.StopRequest()
+  if threading.current_thread() is threading.main_thread():
+    stop.install()
+  try:
+    for stage in (STAGE_ONE, STAGE_TWO):
+      # Stage I is never re-entered once Stage II has begun. Stage II is,
+      # even when done: a rerun with more --stage2_steps trains on from the
+      # saved step (run_stage returns at once when no step is left).
+      if int(state.stage.numpy()) > stage and stage != STAGE_TWO:
+        continue
+      steps_before = state.global_step()
+      run_stage(
+        stage,
+        steps[stage],
+        config,
+        state,
+        strategy,
+        data_dir,
+        manager,
+        writer,
+        eval_batch,
+        stop,
+      )
+      if (
+        int(state.stage.numpy()) <= stage or state.global_step() > steps_before
+      ):
+        state.stage.assign(stage + 1)
+        manager.save(checkpoint_number=state.global_step())
+  finally:
+    stop.uninstall()
+    writer.flush()
   if not chief:
     # A non-chief's checkpoints only kept the collectives in step.
     shutil.rmtree(manager.directory, ignore_errors=True)
