@@ -430,8 +430,12 @@ def test_still_serving_after_bad_requests(server):
 
 
 def run_client(*flags: str) -> subprocess.CompletedProcess:
+  return run_module("sdn_tf.serving.client", *flags)
+
+
+def run_module(module: str, *flags: str) -> subprocess.CompletedProcess:
   return subprocess.run(
-    [sys.executable, "-m", "sdn_tf.serving.client", *flags],
+    [sys.executable, "-m", module, *flags],
     cwd=REPO_ROOT,
     env=_env(),
     capture_output=True,
@@ -646,15 +650,7 @@ def test_serve_usage_errors_are_one_line(tmp_path):
     ([f"--model_base_path={tmp_path}", "--port=70000"], "--port"),
     ([], "--model_base_path"),
   ):
-    result = subprocess.run(
-      [sys.executable, "-m", "sdn_tf.serve", *flags],
-      cwd=REPO_ROOT,
-      env=_env(),
-      capture_output=True,
-      text=True,
-      timeout=CLIENT_TIMEOUT_S,
-      check=False,
-    )
+    result = run_module("sdn_tf.serve", *flags)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().startswith("serve: error: ")
     assert words in result.stderr
