@@ -23,6 +23,8 @@ from sdn_tf.models import vgg_spec
 from sdn_tf.utils.errors import UsageError
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# What --test_poison can poison: each training loop that checks its steps.
+POISON_TARGETS = ("teacher_pretrain", "text_pretrain", "stage1", "stage2")
 
 
 class ConfigError(UsageError):
@@ -100,6 +102,12 @@ class Config:
   )
   text_pretrain_learning_rate: float = option(
     1e-3, "Adam learning rate of the text pretraining."
+  )
+  text_augmentation: float = option(
+    0.0,
+    "Probability that a pretraining caption is rotated, and (separately) "
+    "gets made-up words inserted, so that the encoder reads words, not "
+    "template positions (0 = no augmentation).",
   )
   freeze_text_encoder: bool = option(
     False, "Keep the pretrained text encoder fixed in Stage I and II."
@@ -236,6 +244,18 @@ class Config:
   keep_exports: int = option(
     0, "Newest export versions kept (older ones are deleted); 0 keeps all."
   )
+  on_non_finite: str = option(
+    "stop",
+    "A NaN or Inf loss or gradient (found before the update is applied): "
+    "stop naming the stage and step, or skip the step and count it.",
+    ("stop", "skip"),
+  )
+  test_poison: str = option(
+    "",
+    "Tests only: WHAT:STEP makes the loss of that step NaN, WHAT one of "
+    + ", ".join(POISON_TARGETS)
+    + ".",
+  )
 
   def __post_init__(self):
     validate(self)
@@ -334,6 +354,20 @@ def parse_point_distances(spec: str) -> Dict[str, str]:
   return _parse_point_map(spec, "point_distances", "distance", distance_of)
 
 
+def parse_poison(spec: str) -> Tuple[str, int]:
+  """'stage1:5' -> ("stage1", 5); "" -> ("", 0)."""
+  if not spec:
+    return "", 0
+  target, _, step = spec.partition(":")
+  if target not in POISON_TARGETS or not step.isdigit() or int(step) < 1:
+    raise ConfigError(
+      "test_poison",
+      f"expected WHAT:STEP with WHAT one of {', '.join(POISON_TARGETS)} "
+      f"and STEP >= 1, got {spec!r}",
+    )
+  return target, int(step)
+
+
 def validate(config: Config) -> None:
   """Raises ConfigError naming the first bad option."""
   for field in dataclasses.fields(config):
@@ -354,6 +388,7 @@ def validate(config: Config) -> None:
       raise ConfigError(name, str(e))
   parse_point_weights(config.point_weights)
   parse_point_distances(config.point_distances)
+  parse_poison(config.test_poison)
   positive = (
     "batch_size",
     "learning_rate",
@@ -415,6 +450,11 @@ def validate(config: Config) -> None:
     raise ConfigError(
       "freeze_text_encoder",
       "would freeze an untrained encoder: set --text_pretrain_steps > 0",
+    )
+  if not 0.0 <= config.text_augmentation <= 1.0:
+    raise ConfigError(
+      "text_augmentation",
+      f"is a probability in [0, 1], got {config.text_augmentation}",
     )
   if config.text_embedding_std and not config.text_pretrain_steps:
     raise ConfigError(

@@ -18,6 +18,7 @@ import dataclasses
 import glob
 import io
 import json
+import math
 import os
 import pickle
 import re
@@ -128,7 +129,14 @@ def copy_workdir(source: str, target: str) -> None:
   shutil.copy(os.path.join(source, "config.json"), target)
 
 
-def rerun(smoke, tmp_path_factory, name: str, stage2_steps: int):
+def rerun(
+  smoke,
+  tmp_path_factory,
+  name: str,
+  stage2_steps: int,
+  *extra_flags: str,
+  returncode: int = 0,
+):
   workdir = str(tmp_path_factory.mktemp(name) / "work")
   copy_workdir(smoke.workdir, workdir)
   versions_before = export_versions(workdir)
@@ -138,9 +146,10 @@ def rerun(smoke, tmp_path_factory, name: str, stage2_steps: int):
     *flags,
     f"--stage2_steps={stage2_steps}",
     f"--workdir={workdir}",
+    *extra_flags,
     timeout=TRAIN_TIMEOUT_S,
   )
-  assert run.returncode == 0, tail(run)
+  assert run.returncode == returncode, tail(run)
   return workdir, max(versions_before), run
 
 
@@ -155,8 +164,29 @@ def resumed(smoke, tmp_path_factory) -> Tuple[str, int, Run]:
 
 @pytest.fixture(scope="module")
 def extended(smoke, tmp_path_factory) -> Tuple[str, int, Run]:
-  """The command again with 2 more Stage-II steps, on a copy."""
-  return rerun(smoke, tmp_path_factory, "extended", STAGE2_STEPS + 2)
+  """The command again with 2 more Stage-II steps, on a copy; the first of
+  them is poisoned (NaN loss) and skipped under --on_non_finite=skip."""
+  return rerun(
+    smoke,
+    tmp_path_factory,
+    "extended",
+    STAGE2_STEPS + 2,
+    "--on_non_finite=skip",
+    f"--test_poison=stage2:{STAGE2_STEPS + 1}",
+  )
+
+
+@pytest.fixture(scope="module")
+def diverged(smoke, tmp_path_factory) -> Tuple[str, int, Run]:
+  """Like `extended`, but the poisoned step stops training (the default)."""
+  return rerun(
+    smoke,
+    tmp_path_factory,
+    "diverged",
+    STAGE2_STEPS + 2,
+    f"--test_poison=stage2:{STAGE2_STEPS + 1}",
+    returncode=3,
+  )
 
 
 def export_versions(workdir: str) -> List[int]:
@@ -598,3 +628,29 @@ def test_rerun_with_more_stage2_steps_trains_on_from_the_saved_step(extended):
   assert steps == [(STAGE2_STEPS + 2, STAGE2_STEPS + 2)], tail(run)
   assert latest_checkpoint_number(workdir) == (STAGE1_STEPS + STAGE2_STEPS + 2)
   assert export_versions(workdir)[-1] == last_version + 1
+
+
+def test_a_non_finite_step_is_skipped_counted_and_logged(extended):
+  workdir, _, run = extended
+  assert (
+    f"stage2 step {STAGE2_STEPS + 1}: non-finite loss or gradient, step "
+    "skipped (1 so far)" in run.output
+  ), tail(run)
+  _, scalars = read_events(os.path.join(workdir, "train"))
+  final = STAGE1_STEPS + STAGE2_STEPS + 2
+  assert scalars["stage2/skipped_steps"][-1] == (final, 1.0)
+  # The logged loss is the mean of the applied step only: finite.
+  assert all(math.isfinite(v) for _, v in scalars["stage2/loss"])
+
+
+def test_a_non_finite_step_stops_training_before_any_save(diverged):
+  workdir, last_version, run = diverged
+  error = run.output.strip().splitlines()[-1]
+  assert error.startswith(
+    f"error: stage2 step {STAGE2_STEPS + 1}: the loss or a gradient is NaN"
+  ), tail(run)
+  assert "--on_non_finite=skip" in error
+  assert "Traceback" not in run.output, tail(run)
+  # The last good checkpoint is still the newest, and nothing was exported.
+  assert latest_checkpoint_number(workdir) == STAGE1_STEPS + STAGE2_STEPS
+  assert export_versions(workdir)[-1] == last_version

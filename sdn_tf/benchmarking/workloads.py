@@ -63,6 +63,7 @@ def training_step(config: Config, data_dir: str, stage: int) -> Workload:
   batch = _real_batch(config, data_dir)
   iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
 
+  no_poison = tf.constant(False)
   variables = state.generator.trainable_variables
 
   @tf.function
@@ -79,7 +80,7 @@ def training_step(config: Config, data_dir: str, stage: int) -> Workload:
     loss_and_gradients, batch["image"], prepared, noise
   )
   return Workload(
-    run=lambda: float(step(iterator)["loss"]),
+    run=lambda: float(step(iterator, no_poison)[0]["loss"]),
     images_per_call=config.batch_size,
     flops_per_call=counted,
     flops_counted="graph of the loss and all its gradients (without the "

@@ -4,20 +4,22 @@
 `stage_loss` is the per-replica loss of Stage I or II. `make_train_step`
 wraps it: the string work (tokenisation) runs first, the loss and its
 gradients run as one function, XLA-compiled with `--jit_compile`, then the
-optimizer applies the
-gradients, all inside `strategy.run`, with `strategy.reduce` for the logs.
+optimizer applies the gradients if they are finite (`finite_guard`), all
+inside `strategy.run`, with `strategy.reduce` for the logs.
 The trainer owns the loop, checkpoints and summaries.
 """
 
 from typing import Dict
 from typing import Mapping
 from typing import Optional
+from typing import Tuple
 
 import keras
 import tensorflow as tf
 
 from sdn_tf.config import Config
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import finite_guard
 from sdn_tf.training import losses
 
 
@@ -119,7 +121,7 @@ def make_train_step(
   scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
   @tf.function(jit_compile=jit_compile)
-  def loss_and_gradients(images, prepared, noise):
+  def loss_and_gradients(images, prepared, noise, poison):
     # Only the generator's variables: the frozen teacher's kernels are
     # still tf.Variables a tape would watch, and their gradients (pruned
     # at run time, but not from the graph) would double its FLOP count.
@@ -128,26 +130,35 @@ def make_train_step(
       loss, logs, scales = task.stage_loss(
         images, prepared, noise, stage, global_batch_size
       )
+      loss = finite_guard.poisoned(loss, poison)
       # Mixed float16 needs loss scaling against underflow; bf16 does not.
       scaled_loss = optimizer.scale_loss(loss) if scaled else loss
-    return tape.gradient(scaled_loss, variables), logs, scales
+    gradients = tape.gradient(scaled_loss, variables)
+    finite = finite_guard.all_finite(loss, gradients)
+    return gradients, logs, scales, finite
 
-  def replica_step(batch):
+  def replica_step(batch, poison):
     prepared, noise = task.prepare_inputs(batch)
-    gradients, logs, scales = loss_and_gradients(
-      batch["image"], prepared, noise
+    gradients, logs, scales, finite = loss_and_gradients(
+      batch["image"], prepared, noise, poison
     )
-    optimizer.apply_gradients(zip(gradients, variables))
+    after_apply = None
     if scales is not None:
-      task.scales.assign(scales)
-    return logs
+      after_apply = lambda: task.scales.assign(scales)  # noqa: E731
+    applied = finite_guard.apply_if_finite(
+      optimizer, gradients, variables, finite, after_apply
+    )
+    return logs, applied
 
   @tf.function
-  def train_step(iterator) -> Dict[str, tf.Tensor]:
-    logs = strategy.run(replica_step, args=(next(iterator),))
-    return {
+  def train_step(iterator, poison) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+    """(mean logs, whether the update was applied) of one step."""
+    logs, applied = strategy.run(replica_step, args=(next(iterator), poison))
+    logs = {
       name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
       for name, value in logs.items()
     }
+    # Every replica reached the same verdict.
+    return logs, strategy.experimental_local_results(applied)[0]
 
   return train_step

@@ -35,6 +35,7 @@ from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import builders
 from sdn_tf.training import distillation
 from sdn_tf.training import distribute
+from sdn_tf.training import finite_guard
 from sdn_tf.training import losses
 from sdn_tf.training import precision
 from sdn_tf.training import run_control
@@ -197,19 +198,22 @@ def run_stage(
   meter = progress.RateMeter(step)
   window = summaries.MeanWindow()
   name = f"stage{stage}"
+  guard = finite_guard.NonFiniteSteps(config, name)
   try:
     while step < total_steps:
-      logs = train_step(iterator)
+      logs, applied = train_step(iterator, guard.poison(step + 1))
       step += 1
-      window.add({k: float(v) for k, v in logs.items()})
+      if guard.check(bool(applied), step):
+        window.add({k: float(v) for k, v in logs.items()})
       if step % config.log_every == 0 or step == total_steps:
         rate = meter.tick(step)
         means = window.pop()
+        means.update(guard.scalars())
         lr = current_learning_rate(optimizer)
         summaries.write_scalars(
           writer, name, means, lr, rate, config.batch_size, state.global_step()
         )
-        shown = {"loss": means["loss"]}
+        shown = {"loss": means.get("loss", math.nan)}
         shown.update(
           {
             k.split("/")[0] + "_total": v
@@ -228,11 +232,6 @@ def run_stage(
             meter.eta(step, total_steps),
           )
         )
-        if not math.isfinite(means["loss"]):
-          raise FloatingPointError(
-            f"{name} loss is {means['loss']} at step {step}; lower "
-            f"--learning_rate or use --normalize_points"
-          )
       if eval_batch is not None and (
         step % config.image_every == 0 or step == total_steps
       ):

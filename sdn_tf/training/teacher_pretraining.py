@@ -26,6 +26,7 @@ import tensorflow as tf
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import finite_guard
 from sdn_tf.training import workdir as workdir_lib
 from sdn_tf.utils import progress
 
@@ -299,16 +300,23 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
   @tf.function(jit_compile=config.use_xla)
-  def train_step(images, labels):
+  def train_step(images, labels, poison):
     with tf.GradientTape() as tape:
       logits = classifier(images, training=True)
       # Summed: every head's gradient reaches the shared features whole.
       loss = tf.add_n([loss_fn(labels[h], logits[h]) for h in heads])
+      loss = finite_guard.poisoned(loss, poison)
       scaled = loss
       if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         scaled = optimizer.scale_loss(loss)
     variables = classifier.trainable_variables
-    optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+    gradients = tape.gradient(scaled, variables)
+    applied = finite_guard.apply_if_finite(
+      optimizer,
+      gradients,
+      variables,
+      finite_guard.all_finite(loss, gradients),
+    )
     accuracy = tf.reduce_mean(
       [
         tf.reduce_mean(
@@ -320,7 +328,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
         for h in heads
       ]
     )
-    return loss, accuracy
+    return loss, accuracy, applied
 
   train_data = _teacher_space_dataset(
     config,
@@ -338,11 +346,13 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   unit_variance_init(classifier, images)
   meter = progress.RateMeter()
   seen_labels = set()
+  guard = finite_guard.NonFiniteSteps(config, "teacher_pretrain")
   for step in range(1, steps + 1):
     if step > 1:
       images, labels, classes = next(batches)
     seen_labels.update(classes.numpy().tolist())
-    loss, accuracy = train_step(images, labels)
+    loss, accuracy, applied = train_step(images, labels, guard.poison(step))
+    guard.check(bool(applied), step)
     if step % config.log_every == 0 or step == steps:
       rate = meter.tick(step)
       logging.info(

@@ -32,6 +32,8 @@ import tensorflow as tf
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.text import augmentation
+from sdn_tf.training import finite_guard
 from sdn_tf.training import workdir as workdir_lib
 from sdn_tf.utils import progress
 
@@ -47,6 +49,7 @@ _SETTINGS = (
   "text_pretrain_steps",
   "text_pretrain_images",
   "text_pretrain_learning_rate",
+  "text_augmentation",
   "text_embedding_std",
   "embedding_dim",
   "tokenizer_mode",
@@ -196,22 +199,29 @@ def pretrain_encoder(
   optimizer = keras.optimizers.Adam(config.text_pretrain_learning_rate)
 
   @tf.function(jit_compile=config.use_xla)
-  def loss_and_gradients(prepared, targets):
+  def loss_and_gradients(prepared, targets, poison):
     with tf.GradientTape() as tape:
       predicted = head(
         tf.cast(encoder.encode(prepared, training=True), tf.float32)
       )
       loss = tf.reduce_mean(tf.square(predicted - targets))
+      loss = finite_guard.poisoned(loss, poison)
     variables = encoder.trainable_variables + head.trainable_variables
-    return loss, tape.gradient(loss, variables)
+    gradients = tape.gradient(loss, variables)
+    return loss, gradients, finite_guard.all_finite(loss, gradients)
 
   @tf.function
-  def train_step(texts, targets):
-    loss, gradients = loss_and_gradients(encoder.prepare(texts), targets)
-    optimizer.apply_gradients(
-      zip(gradients, encoder.trainable_variables + head.trainable_variables)
+  def train_step(texts, targets, poison):
+    loss, gradients, finite = loss_and_gradients(
+      encoder.prepare(texts), targets, poison
     )
-    return loss
+    applied = finite_guard.apply_if_finite(
+      optimizer,
+      gradients,
+      encoder.trainable_variables + head.trainable_variables,
+      finite,
+    )
+    return loss, applied
 
   def predict(captions: np.ndarray) -> np.ndarray:
     return head(tf.constant(embed(encoder, captions), tf.float32)).numpy()
@@ -220,17 +230,21 @@ def pretrain_encoder(
   steps = config.text_pretrain_steps
   meter = progress.RateMeter(0)
   losses = []
+  guard = finite_guard.NonFiniteSteps(config, "text_pretrain")
   for step in range(1, steps + 1):
     rows = rng.integers(len(train_targets), size=_BATCH)
     columns = rng.integers(train_captions.shape[1], size=_BATCH)
-    losses.append(
-      float(
-        train_step(
-          tf.constant(list(train_captions[rows, columns])),
-          tf.constant(train_targets[rows]),
+    loss, applied = train_step(
+      tf.constant(
+        augmentation.augment_captions(
+          train_captions[rows, columns], rng, config.text_augmentation
         )
-      )
+      ),
+      tf.constant(train_targets[rows]),
+      guard.poison(step),
     )
+    if guard.check(bool(applied), step):
+      losses.append(float(loss))
     if step % _LOG_EVERY == 0 or step == steps:
       rate = meter.tick(step)
       logging.info(

@@ -30,6 +30,7 @@ FEATURES = {
   schema.IMAGE_BOX: tf.io.VarLenFeature(tf.float32),
   schema.EMBEDDINGS: tf.io.VarLenFeature(tf.float32),
   schema.ATTRIBUTES: tf.io.VarLenFeature(tf.int64),
+  schema.PARAPHRASES: tf.io.VarLenFeature(tf.string),
 }
 
 
@@ -92,6 +93,10 @@ def read_split(out_dir, split):
         "attributes": tf.sparse.to_dense(parsed[schema.ATTRIBUTES])
         .numpy()
         .tolist(),
+        "paraphrases": [
+          c.decode()
+          for c in tf.sparse.to_dense(parsed[schema.PARAPHRASES]).numpy()
+        ],
       }
     )
   return examples
@@ -123,6 +128,21 @@ def test_validation_split_is_a_stable_hashed_share_of_training(tmp_path):
   meta = read_metadata(tmp_path / "a")
   assert "0.25 of the training images" in meta["validation_rule"]
   assert set(meta["labels_per_split"]["validation"]) <= {0, 1}
+
+
+def test_paraphrases_only_in_evaluation_splits(tmp_path):
+  items = [
+    record(i, paraphrases=(f"said otherwise {i}",)) for i in range(40)
+  ] + [record(99, split="test", paraphrases=("said otherwise 99",))]
+  write(items, tmp_path, validation_fraction=0.25)
+  validation = read_split(tmp_path, "validation")
+  assert validation
+  for example in validation + read_split(tmp_path, "test"):
+    assert example["paraphrases"] == [f"said otherwise {example['id'][3:]}"]
+  # Training never reads them, and the vocabulary does not know them.
+  assert all(not e["paraphrases"] for e in read_split(tmp_path, "train"))
+  tokens = vocab_lib.read_vocabulary(str(tmp_path / schema.VOCAB_FILE))
+  assert "otherwise" not in tokens
 
 
 def test_validation_fraction_out_of_range_is_refused(tmp_path):

@@ -21,6 +21,7 @@ from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.models import vgg_spec
 from sdn_tf.text import encoders
 from sdn_tf.training import distillation
+from sdn_tf.training import finite_guard
 from sdn_tf.training import losses as losses_lib
 from sdn_tf.training import teacher_pretraining
 
@@ -339,6 +340,29 @@ def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
   assert os.path.getmtime(path) == mtime
 
 
+def test_teacher_pretraining_stops_on_a_non_finite_step(tmp_path):
+  config = config_lib.Config(
+    dataset="shapes",
+    raw_data_dir=str(tmp_path / "raw"),
+    data_dir=str(tmp_path / "records"),
+    shapes_num_train=48,
+    shapes_num_test=32,
+    image_size=R,
+    batch_size=4,
+    pretrain_steps=3,
+    jit_compile="false",
+    test_poison="teacher_pretrain:2",
+  )
+  data_dir = preparation.ensure_prepared(config)
+  workdir = str(tmp_path / "work")
+  with pytest.raises(
+    finite_guard.NonFiniteError, match="teacher_pretrain step 2: "
+  ):
+    teacher_pretraining.pretrain_teacher(config, workdir, data_dir)
+  # No cache of the half-trained teacher: a rerun pretrains again.
+  assert not os.path.exists(teacher_pretraining.cached_paths(workdir)[0])
+
+
 def test_missing_weights_file_raises(tmp_path):
   with pytest.raises(ValueError):
     teacher_lib.build_teacher(R, weights=str(tmp_path / "nope.weights.h5"))
@@ -429,7 +453,8 @@ def test_training_steps_leave_the_teacher_unchanged():
       jit_compile=jit_compile,
     )
     for _ in range(2):
-      logs = step(iterator)
+      logs, applied = step(iterator, tf.constant(False))
+      assert bool(applied)
       assert np.isfinite(float(logs["loss"]))
       assert f"stage{stage}/total" in logs
   for before, variable in zip(teacher_before, teacher.weights):

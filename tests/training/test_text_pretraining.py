@@ -13,6 +13,7 @@ from sdn_tf.data import preparation
 from sdn_tf.data import shapes_loader
 from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import builders
+from sdn_tf.training import finite_guard
 from sdn_tf.training import loop
 from sdn_tf.training import text_pretraining
 
@@ -203,3 +204,26 @@ def test_a_cache_pretrained_with_other_flags_is_reused_with_a_warning(
   )
   assert len(calls) == 1
   assert "--text_embedding_std: cached 0.1, now 0.3" in caplog.text
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_a_non_finite_step_is_caught_before_the_update(setup, policy):
+  config, data_dir, teacher = setup
+  config = Config(
+    **{
+      **config.__dict__,
+      "text_pretrain_steps": 8,
+      "test_poison": "text_pretrain:5",
+      "on_non_finite": policy,
+    }
+  )
+  encoder = builders.make_encoder(config, data_dir)
+  if policy == "stop":
+    with pytest.raises(
+      finite_guard.NonFiniteError, match="text_pretrain step 5: "
+    ):
+      text_pretraining.pretrain_encoder(encoder, teacher, config, data_dir)
+    return
+  report = text_pretraining.pretrain_encoder(encoder, teacher, config, data_dir)
+  assert np.isfinite(report["final_train_loss"])
+  assert all(np.isfinite(w).all() for w in encoder.get_weights())

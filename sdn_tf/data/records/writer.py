@@ -394,7 +394,8 @@ def _with_validation_split(
   if record.split != common.TRAIN:
     return record
   if common.hash_fraction("validation:" + record.example_id) >= fraction:
-    return record
+    # Paraphrases are evaluation captions: none in training records.
+    return dataclasses.replace(record, paraphrases=())
   return dataclasses.replace(record, split=common.VALIDATION)
 
 

@@ -70,16 +70,16 @@ def generate_example(
   attrs = sample_attributes(rng, shape_class.shape, shape_class.colour)
   captions, template_ids = make_captions(attrs, rng)
   image = render_image(attrs, image_size, rng)
-  paraphrases = ()
-  if split == "test":
-    # Their own generator, so the captions and pixels above stay as they
-    # were before paraphrases existed.
-    paraphrases, _ = make_captions(
-      attrs,
-      np.random.default_rng([seed, SPLITS.index(split), index, 1]),
-      NUM_PARAPHRASES,
-      PARAPHRASE_TEMPLATES,
-    )
+  # Every image gets paraphrases (the records writer keeps them only for
+  # the validation and test splits, which training never reads), from their
+  # own generator, so the captions and pixels above stay as they were
+  # before paraphrases existed.
+  paraphrases, _ = make_captions(
+    attrs,
+    np.random.default_rng([seed, SPLITS.index(split), index, 1]),
+    NUM_PARAPHRASES,
+    PARAPHRASE_TEMPLATES,
+  )
   return ShapeExample(
     split,
     index,
