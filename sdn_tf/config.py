@@ -244,6 +244,11 @@ class Config:
   keep_exports: int = option(
     0, "Newest export versions kept (older ones are deleted); 0 keeps all."
   )
+  allow_config_change: bool = option(
+    False,
+    "Resume a work dir whose model-shaping flags (architecture, data, "
+    "losses, optimiser) differ from the flags it was trained with.",
+  )
   on_non_finite: str = option(
     "stop",
     "A NaN or Inf loss or gradient (found before the update is applied): "

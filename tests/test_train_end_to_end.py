@@ -654,3 +654,28 @@ def test_a_non_finite_step_stops_training_before_any_save(diverged):
   # The last good checkpoint is still the newest, and nothing was exported.
   assert latest_checkpoint_number(workdir) == STAGE1_STEPS + STAGE2_STEPS
   assert export_versions(workdir)[-1] == last_version
+
+
+def test_a_rerun_with_other_model_flags_is_refused(smoke, tmp_path_factory):
+  workdir, last_version, run = rerun(
+    smoke,
+    tmp_path_factory,
+    "changed",
+    STAGE2_STEPS + 2,
+    "--fc_units=32",
+    "--learning_rate=1e-3",
+    returncode=2,
+  )
+  error = run.output.strip().splitlines()[-1]
+  assert error.startswith(f"error: --workdir={workdir} was trained with"), tail(
+    run
+  )
+  assert "--fc_units: 64 there, 32 now" in error
+  assert "--learning_rate: 0.003 there, 0.001 now" in error
+  # Schedule flags are not differences worth refusing.
+  assert "stage2_steps" not in error
+  assert "Traceback" not in run.output
+  assert latest_checkpoint_number(workdir) == STAGE1_STEPS + STAGE2_STEPS
+  assert export_versions(workdir)[-1] == last_version
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["fc_units"] == 64

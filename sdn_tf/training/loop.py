@@ -330,6 +330,15 @@ def _train_and_export(
   )
   metadata = input_pipeline.read_metadata(data_dir)
   if chief:
+    for name, (before, now) in workdir_lib.check_config_change(
+      workdir, config
+    ).items():
+      logging.warning(
+        "--%s changed since this work dir's last run: %r, now %r",
+        name,
+        before,
+        now,
+      )
     workdir_lib.write_config(workdir, config)
   teacher_weights = chief_first(
     chief,

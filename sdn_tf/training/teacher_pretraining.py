@@ -252,21 +252,6 @@ def _settings(config: Config) -> dict:
   return {name: getattr(config, name) for name in _SETTINGS}
 
 
-def _warn_if_settings_differ(
-  config: Config, report: dict, report_path: str
-) -> None:
-  changed = workdir_lib.changed_settings(
-    report.get("settings", {}), _settings(config)
-  )
-  if changed:
-    logging.warning(
-      "The cached teacher was not pretrained with this run's flags (%s); "
-      "delete %s to pretrain it again.",
-      changed,
-      os.path.dirname(report_path),
-    )
-
-
 def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   """Trains (or reuses) the classifier teacher; returns its weights path.
 
@@ -276,18 +261,23 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   """
   weights_path, report_path = cached_paths(workdir)
   if os.path.exists(weights_path):
-    report = {}
-    if os.path.exists(report_path):
+    stale = workdir_lib.cache_differences(report_path, _settings(config))
+    if not stale:
       with open(report_path) as f:
         report = json.load(f)
-    logging.info(
-      "Reusing the pretrained teacher %s (validation accuracy of its "
-      "weakest head %s)",
+      logging.info(
+        "Reusing the pretrained teacher %s (validation accuracy of its "
+        "weakest head %s)",
+        weights_path,
+        weakest_head(report.get("validation", {})),
+      )
+      return weights_path
+    logging.warning(
+      "The cached teacher %s was pretrained with other flags (%s): "
+      "pretraining it again",
       weights_path,
-      weakest_head(report.get("validation", {})),
+      stale,
     )
-    _warn_if_settings_differ(config, report, report_path)
-    return weights_path
 
   start = time.time()
   metadata = input_pipeline.read_metadata(data_dir)
@@ -401,11 +391,14 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   vgg = keras.Model(classifier.input, classifier.get_layer("gap").input)
   # Written under a temporary name so a crash never leaves a half file
   # that a rerun would take for a finished teacher.
+  # The old report goes first and the new one comes last: weights without
+  # a report read as stale, never as a finished cache.
+  if os.path.exists(report_path):
+    os.remove(report_path)
   partial = weights_path.replace(".weights.h5", ".partial.weights.h5")
   vgg.save_weights(partial)
-  with open(report_path, "w") as f:
-    json.dump(report, f, indent=2)
   os.replace(partial, weights_path)
+  workdir_lib.write_json(report_path, report)
   return weights_path
 
 

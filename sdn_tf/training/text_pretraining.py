@@ -17,7 +17,6 @@ weights are cached in the work dir (`text_encoder/`), like the pretrained
 teacher, so a rerun reuses them.
 """
 
-import json
 import os
 import time
 from typing import Dict
@@ -362,22 +361,6 @@ def _settings(config: Config) -> Dict:
   return {name: getattr(config, name) for name in _SETTINGS}
 
 
-def _warn_if_settings_differ(config: Config, report_path: str) -> None:
-  try:
-    with open(report_path) as f:
-      cached = json.load(f).get("settings", {})
-  except (OSError, ValueError):
-    cached = {}
-  changed = workdir_lib.changed_settings(cached, _settings(config))
-  if changed:
-    logging.warning(
-      "The cached text encoder was not pretrained with this run's flags "
-      "(%s); delete %s to pretrain it again.",
-      changed,
-      os.path.dirname(report_path),
-    )
-
-
 def resolve_encoder_weights(
   config: Config, workdir: str, data_dir: str, make_encoder, make_teacher
 ):
@@ -389,13 +372,23 @@ def resolve_encoder_weights(
     return None
   weights_path, report_path = cached_paths(workdir)
   if os.path.exists(weights_path):
-    logging.info("Reusing the pretrained text encoder %s", weights_path)
-    _warn_if_settings_differ(config, report_path)
-    return weights_path
+    stale = workdir_lib.cache_differences(report_path, _settings(config))
+    if not stale:
+      logging.info("Reusing the pretrained text encoder %s", weights_path)
+      return weights_path
+    logging.warning(
+      "The cached text encoder %s was pretrained with other flags (%s): "
+      "pretraining it again",
+      weights_path,
+      stale,
+    )
   encoder = make_encoder()
   report = pretrain_encoder(encoder, make_teacher(), config, data_dir)
   report["settings"] = _settings(config)
+  # The old report goes first and the new one comes last: weights without
+  # a report read as stale, never as a finished cache.
+  if os.path.exists(report_path):
+    os.remove(report_path)
   save_encoder_weights(encoder, weights_path)
-  with open(report_path, "w") as f:
-    json.dump(report, f, indent=2)
+  workdir_lib.write_json(report_path, report)
   return weights_path

@@ -14,10 +14,13 @@ Every module that reads or writes one of these asks this one.
 import dataclasses
 import json
 import os
+from typing import Dict
 from typing import Optional
+from typing import Tuple
 
 from sdn_tf.config import Config
 from sdn_tf.config import ConfigError
+from sdn_tf.utils.errors import UsageError
 
 CONFIG_FILE = "config.json"
 TEACHER_DIR = "teacher"
@@ -51,9 +54,86 @@ def export_dir(workdir: str) -> str:
   return os.path.join(workdir, EXPORT_DIR)
 
 
+# Flags a rerun of one work dir may change: how long and how often, on
+# which hardware, what is kept. Every other flag shapes the model or its
+# training, and a change needs --allow_config_change.
+RUN_SETTINGS = frozenset(
+  {
+    "stage1_steps",
+    "stage2_steps",
+    "stage1_epochs",
+    "stage2_epochs",
+    "strategy",
+    "num_cpu_devices",
+    "tpu",
+    "precision",  # --precision=auto resolves per machine
+    "jit_compile",
+    "log_every",
+    "image_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "num_eval_captions",
+    "export",
+    "keep_exports",
+    "allow_config_change",
+    "on_non_finite",
+    "test_poison",
+  }
+)
+
+
+class ConfigChangedError(UsageError):
+  """A rerun's model-shaping flags differ from the work dir's."""
+
+
 def write_config(workdir: str, config: Config) -> None:
-  with open(config_path(workdir), "w") as f:
+  """Writes config.json whole or not at all (a crash leaves the old one)."""
+  path = config_path(workdir)
+  with open(path + ".partial", "w") as f:
     f.write(config.to_json())
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(path + ".partial", path)
+
+
+def config_changes(workdir: str, config: Config) -> Dict[str, Tuple]:
+  """{flag: (recorded value, value now)} for each flag that differs from the
+  work dir's config.json (none without one). An option newer than the
+  work dir counts as recorded with its default."""
+  path = config_path(workdir)
+  if not os.path.isfile(path):
+    return {}
+  with open(path) as f:
+    recorded = json.load(f)
+  changes = {}
+  for field in dataclasses.fields(Config):
+    now = getattr(config, field.name)
+    before = recorded.get(field.name, field.default)
+    if before != now:
+      changes[field.name] = (before, now)
+  return changes
+
+
+def check_config_change(workdir: str, config: Config) -> Dict[str, Tuple]:
+  """The run-only changes (to log); raises on a model-shaping change.
+
+  Raises:
+    ConfigChangedError: a flag outside RUN_SETTINGS differs, and
+      --allow_config_change is not set. The message lists each difference.
+  """
+  changes = config_changes(workdir, config)
+  shaping = {k: v for k, v in changes.items() if k not in RUN_SETTINGS}
+  if shaping and not config.allow_config_change:
+    listed = "; ".join(
+      f"--{name}: {before!r} there, {now!r} now"
+      for name, (before, now) in sorted(shaping.items())
+    )
+    raise ConfigChangedError(
+      f"--workdir={workdir} was trained with other flags ({listed}): rerun "
+      "with its flags, use another --workdir, or pass "
+      "--allow_config_change to go on with the new ones"
+    )
+  return changes
 
 
 def read_config(workdir: str) -> Config:
@@ -92,6 +172,33 @@ def changed_settings(cached: dict, current: dict) -> str:
     for name, value in current.items()
     if cached.get(name) != value
   )
+
+
+def cache_differences(report_path: str, settings: Dict) -> str:
+  """'' when the cache whose report is `report_path` was made with
+  `settings`; otherwise what differs (or that no report is readable).
+
+  The teacher and text-encoder caches record their settings in their
+  report; a setting newer than the report counts as recorded with its
+  default, so caches made before it existed stay valid.
+  """
+  try:
+    with open(report_path) as f:
+      recorded = json.load(f)["settings"]
+  except (OSError, ValueError, KeyError, TypeError):
+    return f"no readable report {report_path}"
+  defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+  recorded = {name: recorded.get(name, defaults.get(name)) for name in settings}
+  return changed_settings(recorded, settings)
+
+
+def write_json(path: str, value) -> None:
+  """Writes `value` as JSON whole or not at all."""
+  with open(path + ".partial", "w") as f:
+    json.dump(value, f, indent=2)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(path + ".partial", path)
 
 
 def latest_checkpoint(workdir: str) -> Optional[str]:

@@ -338,6 +338,13 @@ def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
   mtime = os.path.getmtime(path)
   assert teacher_pretraining.pretrain_teacher(config, workdir, data_dir) == path
   assert os.path.getmtime(path) == mtime
+  # Other teacher flags: pretrained again, not reused.
+  changed = config_lib.Config(**{**config.__dict__, "pretrain_steps": 2})
+  assert (
+    teacher_pretraining.pretrain_teacher(changed, workdir, data_dir) == path
+  )
+  with open(teacher_pretraining.cached_paths(workdir)[1]) as f:
+    assert json.load(f)["steps"] == 2
 
 
 def test_teacher_pretraining_stops_on_a_non_finite_step(tmp_path):

@@ -1,6 +1,7 @@
 """Tests for the text encoder's alignment pretraining (sdn_tf/training/text_pretraining)."""
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -172,7 +173,7 @@ def test_whitening_damps_directions_that_do_not_vary(setup):
   assert np.sum(spread > 0.1) == 2, spread
 
 
-def test_a_cache_pretrained_with_other_flags_is_reused_with_a_warning(
+def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
   setup, tmp_path, caplog
 ):
   config, data_dir, teacher = setup
@@ -189,7 +190,8 @@ def test_a_cache_pretrained_with_other_flags_is_reused_with_a_warning(
   path = text_pretraining.resolve_encoder_weights(
     config, workdir, data_dir, make_encoder, lambda: teacher
   )
-  with open(text_pretraining.cached_paths(workdir)[1]) as f:
+  report_path = text_pretraining.cached_paths(workdir)[1]
+  with open(report_path) as f:
     report = json.load(f)
   assert report["whitening"]["std"] == 0.1
   assert report["settings"]["text_pretrain_steps"] == 2
@@ -197,13 +199,25 @@ def test_a_cache_pretrained_with_other_flags_is_reused_with_a_warning(
     config, workdir, data_dir, make_encoder, lambda: teacher
   )
   assert again == path and len(calls) == 1
-  assert "not pretrained with this run's flags" not in caplog.text
+  assert "pretrained with other flags" not in caplog.text
   changed = Config(**{**config.__dict__, "text_embedding_std": 0.3})
+  assert (
+    text_pretraining.resolve_encoder_weights(
+      changed, workdir, data_dir, make_encoder, lambda: teacher
+    )
+    == path
+  )
+  assert len(calls) == 2
+  assert "--text_embedding_std: cached 0.1, now 0.3" in caplog.text
+  with open(report_path) as f:
+    assert json.load(f)["whitening"]["std"] == 0.3
+  # Weights whose report is gone (a crash between the two writes) are
+  # not taken for a finished cache either.
+  os.remove(report_path)
   text_pretraining.resolve_encoder_weights(
     changed, workdir, data_dir, make_encoder, lambda: teacher
   )
-  assert len(calls) == 1
-  assert "--text_embedding_std: cached 0.1, now 0.3" in caplog.text
+  assert len(calls) == 3
 
 
 @pytest.mark.parametrize("policy", ["stop", "skip"])
