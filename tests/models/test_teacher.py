@@ -294,10 +294,9 @@ def test_pretrained_classifier_weights_load_into_the_teacher(tmp_path, pooling):
   )
 
 
-def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
-  """A tiny real pretraining: the report has every accuracy and the flags
-  that made it, and the cached weights load into the configured teacher."""
-  config = config_lib.Config(
+def _tiny_pretraining(tmp_path, **overrides):
+  """A teacher pretraining of 3 steps on 48 tiny shapes images."""
+  return config_lib.Config(
     dataset="shapes",
     raw_data_dir=str(tmp_path / "raw"),
     data_dir=str(tmp_path / "records"),
@@ -306,9 +305,16 @@ def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
     image_size=R,
     batch_size=4,
     pretrain_steps=3,
-    precision="float32",
     jit_compile="false",
-    teacher_pooling="avg",
+    **overrides,
+  )
+
+
+def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
+  """A tiny real pretraining: the report has every accuracy and the flags
+  that made it, and the cached weights load into the configured teacher."""
+  config = _tiny_pretraining(
+    tmp_path, precision="float32", teacher_pooling="avg"
   )
   data_dir = preparation.ensure_prepared(config)
   keras.utils.set_random_seed(0)
@@ -348,18 +354,7 @@ def test_pretrain_teacher_reports_accuracy_and_caches(tmp_path):
 
 
 def test_teacher_pretraining_stops_on_a_non_finite_step(tmp_path):
-  config = config_lib.Config(
-    dataset="shapes",
-    raw_data_dir=str(tmp_path / "raw"),
-    data_dir=str(tmp_path / "records"),
-    shapes_num_train=48,
-    shapes_num_test=32,
-    image_size=R,
-    batch_size=4,
-    pretrain_steps=3,
-    jit_compile="false",
-    test_poison="teacher_pretrain:2",
-  )
+  config = _tiny_pretraining(tmp_path, test_poison="teacher_pretrain:2")
   data_dir = preparation.ensure_prepared(config)
   workdir = str(tmp_path / "work")
   with pytest.raises(
