@@ -86,14 +86,17 @@ class ConfigChangedError(UsageError):
   """A rerun's model-shaping flags differ from the work dir's."""
 
 
-def write_config(workdir: str, config: Config) -> None:
-  """Writes config.json whole or not at all (a crash leaves the old one)."""
-  path = config_path(workdir)
+def _write_text(path: str, text: str) -> None:
+  """Writes `text` whole or not at all (a crash leaves the old file)."""
   with open(path + ".partial", "w") as f:
-    f.write(config.to_json())
+    f.write(text)
     f.flush()
     os.fsync(f.fileno())
   os.replace(path + ".partial", path)
+
+
+def write_config(workdir: str, config: Config) -> None:
+  _write_text(config_path(workdir), config.to_json())
 
 
 def config_changes(workdir: str, config: Config) -> Dict[str, Tuple]:
@@ -194,11 +197,7 @@ def cache_differences(report_path: str, settings: Dict) -> str:
 
 def write_json(path: str, value) -> None:
   """Writes `value` as JSON whole or not at all."""
-  with open(path + ".partial", "w") as f:
-    json.dump(value, f, indent=2)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(path + ".partial", path)
+  _write_text(path, json.dumps(value, indent=2))
 
 
 def latest_checkpoint(workdir: str) -> Optional[str]:
