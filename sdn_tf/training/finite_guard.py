@@ -24,7 +24,6 @@ from sdn_tf.config import Config
 from sdn_tf.config import parse_poison
 
 STOP = "stop"
-SKIP = "skip"
 
 
 class NonFiniteError(FloatingPointError):
