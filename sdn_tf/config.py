@@ -255,6 +255,12 @@ class Config:
     "stop naming the stage and step, or skip the step and count it.",
     ("stop", "skip"),
   )
+  strict: bool = option(
+    False,
+    "A training record that cannot be read (corrupt bytes, an Example or "
+    "image that does not decode) stops the run naming its shard and record, "
+    "instead of being skipped, logged and counted.",
+  )
   test_poison: str = option(
     "",
     "Tests only: WHAT:STEP makes the loss of that step NaN, WHAT one of "

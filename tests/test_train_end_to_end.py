@@ -189,6 +189,39 @@ def diverged(smoke, tmp_path_factory) -> Tuple[str, int, Run]:
   )
 
 
+def corrupted_records(smoke, tmp_path_factory) -> Tuple[str, str]:
+  """A copy of the smoke data whose first training shard has one flipped
+  byte inside its record 3; returns (data dir, that shard)."""
+  data_dir = str(tmp_path_factory.mktemp("corrupted") / "records")
+  source = next(f for f in smoke.flags if f.startswith("--data_dir="))
+  shutil.copytree(source.split("=", 1)[1], data_dir)
+  shard = sorted(glob.glob(os.path.join(data_dir, "train-*.tfrecord")))[0]
+  with open(shard, "rb") as f:
+    data = bytearray(f.read())
+  offset = 0
+  for _ in range(3):  # Past records 0-2: length, its CRC, data, data CRC.
+    offset += 16 + int.from_bytes(data[offset : offset + 8], "little")
+  data[offset + 12 + 20] ^= 0xFF
+  with open(shard, "wb") as f:
+    f.write(data)
+  return data_dir, shard
+
+
+@pytest.fixture(scope="module")
+def past_a_bad_record(smoke, tmp_path_factory) -> Tuple[str, str, Run]:
+  """Two more Stage-II steps on data with a corrupt record."""
+  data_dir, shard = corrupted_records(smoke, tmp_path_factory)
+  workdir, _, run = rerun(
+    smoke,
+    tmp_path_factory,
+    "bad_record",
+    STAGE2_STEPS + 2,
+    f"--data_dir={data_dir}",
+    "--allow_config_change",
+  )
+  return workdir, shard, run
+
+
 def export_versions(workdir: str) -> List[int]:
   root = os.path.join(workdir, "export")
   return sorted(int(n) for n in os.listdir(root) if n.isdigit())
@@ -655,6 +688,37 @@ def test_a_non_finite_step_stops_training_before_any_save(diverged):
   assert "--on_non_finite=skip" in error
   assert "Traceback" not in run.output, tail(run)
   # The last good checkpoint is still the newest, and nothing was exported.
+  assert latest_checkpoint_number(workdir) == STAGE1_STEPS + STAGE2_STEPS
+  assert export_versions(workdir)[-1] == last_version
+
+
+def test_a_corrupt_record_is_skipped_logged_and_counted(past_a_bad_record):
+  workdir, shard, run = past_a_bad_record
+  assert f"Skipped a bad record, {shard}: record 3: its data checksum" in (
+    run.output
+  ), tail(run)
+  _, scalars = read_events(os.path.join(workdir, "train"))
+  final = STAGE1_STEPS + STAGE2_STEPS + 2
+  assert scalars["stage2/skipped_records"][-1] == (final, 1.0)
+
+
+def test_a_corrupt_record_under_strict_is_one_line_naming_it(
+  smoke, tmp_path_factory
+):
+  data_dir, shard = corrupted_records(smoke, tmp_path_factory)
+  workdir, last_version, run = rerun(
+    smoke,
+    tmp_path_factory,
+    "strict",
+    STAGE2_STEPS + 2,
+    f"--data_dir={data_dir}",
+    "--allow_config_change",
+    "--strict",
+    returncode=2,
+  )
+  error = run.output.strip().splitlines()[-1]
+  assert error.startswith(f"error: bad record: {shard}: record 3: "), tail(run)
+  assert "Traceback" not in run.output
   assert latest_checkpoint_number(workdir) == STAGE1_STEPS + STAGE2_STEPS
   assert export_versions(workdir)[-1] == last_version
 

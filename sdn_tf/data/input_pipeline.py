@@ -13,7 +13,9 @@ yields batches of dicts:
   "embedding"  float32 [B, D], the precomputed embedding of that caption;
                only when the records carry embeddings
 
-Stages: shard files (or records) per input pipeline -> read -> parse,
+Stages: shard files (or records) per input pipeline -> read, checking each
+record (`records.checked_reader`: a bad one is skipped and counted, or fatal
+under --strict) -> parse,
 decode (JPEG/PNG/..., 3 channels), crop to the CUB box, resize to R x R and
 keep as uint8 (4x less memory in cache and shuffle buffer) -> optional cache
 -> optional one-element-per-caption expansion -> training: shuffle, repeat
@@ -37,6 +39,7 @@ from typing import Optional
 
 import tensorflow as tf
 
+from sdn_tf.data.records import checked_reader
 from sdn_tf.data.records import schema
 
 # Memory a training pipeline's shuffle buffer may hold (uint8 images).
@@ -85,19 +88,22 @@ def probe_embedding_dim(files: List[str]) -> Optional[int]:
   Every record of a prepared data set has embeddings or none has, so the
   first one decides the output structure (a static [B, D] shape).
   """
-  for serialized in tf.data.TFRecordDataset(files).take(1):
-    features = tf.train.Example.FromString(serialized.numpy()).features
-    embeddings = features.feature[schema.EMBEDDINGS].float_list.value
-    num_captions = len(features.feature[schema.CAPTIONS].bytes_list.value)
-    if not embeddings:
-      return None
-    if num_captions == 0 or len(embeddings) % num_captions:
-      raise ValueError(
-        f"{files[0]}: {len(embeddings)} embedding values do "
-        f"not split over {num_captions} captions"
-      )
-    return len(embeddings) // num_captions
-  raise ValueError(f"the shards hold no records: {files}")
+  first = next(
+    (s for path in files for s in checked_reader.read_shard(path)), None
+  )
+  if first is None:
+    raise ValueError(f"the shards hold no readable records: {files}")
+  features = tf.train.Example.FromString(first).features
+  embeddings = features.feature[schema.EMBEDDINGS].float_list.value
+  num_captions = len(features.feature[schema.CAPTIONS].bytes_list.value)
+  if not embeddings:
+    return None
+  if num_captions == 0 or len(embeddings) % num_captions:
+    raise ValueError(
+      f"{files[0]}: {len(embeddings)} embedding values do "
+      f"not split over {num_captions} captions"
+    )
+  return len(embeddings) // num_captions
 
 
 def make_dataset(
@@ -251,12 +257,14 @@ def _read_records(
   input_context: Optional[tf.distribute.InputContext],
 ) -> tf.data.Dataset:
   """Serialized records of this pipeline's share of the shards."""
-  dataset = tf.data.Dataset.from_tensor_slices(files)
   num_pipelines = input_context.num_input_pipelines if input_context else 1
   pipeline_id = input_context.input_pipeline_id if input_context else 0
   shard_by_file = len(files) >= num_pipelines
   if shard_by_file:
-    dataset = dataset.shard(num_pipelines, pipeline_id)
+    files = files[pipeline_id::num_pipelines]
+  dataset = tf.data.Dataset.from_tensor_slices(
+    checked_reader.usable_shards(files)
+  )
   if training:
     dataset = dataset.shuffle(
       len(files), seed=base_seed, reshuffle_each_iteration=True

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from sdn_tf.data import input_pipeline
+from sdn_tf.data.records import checked_reader
 from sdn_tf.data.records import schema
 
 
@@ -34,7 +35,9 @@ def _paraphrases_by_id(data_dir: str, split: str) -> Dict[str, Tuple[str, ...]]:
     schema.PARAPHRASES: tf.io.VarLenFeature(tf.string),
   }
   found = {}
-  files = input_pipeline.shard_files(data_dir, split)
+  files = checked_reader.usable_shards(
+    input_pipeline.shard_files(data_dir, split)
+  )
   for serialized in tf.data.TFRecordDataset(files):
     parsed = tf.io.parse_single_example(serialized, spec)
     texts = tf.sparse.to_dense(parsed[schema.PARAPHRASES]).numpy()

@@ -31,6 +31,7 @@ import tensorflow as tf
 from sdn_tf.config import Config
 from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
+from sdn_tf.data.records import checked_reader
 from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import builders
 from sdn_tf.training import distillation
@@ -209,6 +210,9 @@ def run_stage(
         rate = meter.tick(step)
         means = window.pop()
         means.update(guard.scalars())
+        means["skipped_records"] = float(
+          checked_reader.process_policy().skipped
+        )
         lr = current_learning_rate(optimizer)
         summaries.write_scalars(
           writer, name, means, lr, rate, config.batch_size, state.global_step()
@@ -322,6 +326,9 @@ def _train_and_export(
   config: Config, workdir: str, strategy, chief: bool
 ) -> Optional[str]:
   keras.utils.set_random_seed(config.seed)
+  checked_reader.set_process_policy(
+    checked_reader.BadRecordPolicy(strict=config.strict)
+  )
   data_dir = chief_first(
     chief,
     lambda: preparation.ensure_prepared(config),

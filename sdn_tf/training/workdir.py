@@ -77,6 +77,7 @@ RUN_SETTINGS = frozenset(
     "keep_exports",
     "allow_config_change",
     "on_non_finite",
+    "strict",
     "test_poison",
   }
 )
