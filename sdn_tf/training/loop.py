@@ -45,6 +45,7 @@ from sdn_tf.training import teacher_pretraining
 from sdn_tf.training import text_pretraining
 from sdn_tf.training import workdir as workdir_lib
 from sdn_tf.utils import progress
+from sdn_tf.utils.errors import UsageError
 
 # Stage counter values stored in the checkpoint.
 STAGE_ONE, STAGE_TWO, DONE = 1, 2, 3
@@ -304,6 +305,38 @@ def calibrate_student(
   )
 
 
+def restore_newest_readable(checkpoint, workdir: str) -> Optional[str]:
+  """Restores the newest checkpoint that reads back; returns its prefix.
+
+  A newest checkpoint that cannot be read (damaged or missing files) is
+  passed over with a warning for the one before it; variables it half
+  restored are all overwritten by the older one, which holds the same ones.
+
+  Raises:
+    UsageError: checkpoints exist but none can be read.
+  """
+  candidates = workdir_lib.checkpoints_newest_first(workdir)
+  for prefix in candidates:
+    try:
+      checkpoint.restore(prefix).expect_partial()
+      return prefix
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+      reason = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+      logging.warning(
+        "Checkpoint %s cannot be read (%s: %s); trying the one before it",
+        prefix,
+        type(e).__name__,
+        reason[:200],
+      )
+  if candidates:
+    raise UsageError(
+      f"none of the {len(candidates)} checkpoints in "
+      f"{workdir_lib.checkpoint_dir(workdir)} can be read: move them away to "
+      f"start over, or use another --workdir"
+    )
+  return None
+
+
 def train_and_export(config: Config, workdir: str) -> Optional[str]:
   """Trains SDN as `config` says in `workdir`; returns the export path."""
   strategy = distribute.get_strategy(
@@ -389,9 +422,8 @@ def _train_and_export(
   )
   # Every worker resumes from the chief's checkpoints: a non-chief's own
   # directory is a fresh temporary one.
-  latest = workdir_lib.latest_checkpoint(workdir)
+  latest = restore_newest_readable(state.checkpoint, workdir)
   if latest:
-    state.checkpoint.restore(latest).expect_partial()
     logging.info(
       "Resumed from %s (stage %d, step %d)",
       latest,

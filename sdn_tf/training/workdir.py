@@ -14,7 +14,9 @@ Every module that reads or writes one of these asks this one.
 import dataclasses
 import json
 import os
+import re
 from typing import Dict
+from typing import List
 from typing import Optional
 from typing import Tuple
 
@@ -201,12 +203,32 @@ def write_json(path: str, value) -> None:
   _write_text(path, json.dumps(value, indent=2))
 
 
+def checkpoints_newest_first(workdir: str) -> List[str]:
+  """The checkpoint prefixes under `workdir/checkpoints`, newest first.
+
+  Found from the files, not from CheckpointManager's `checkpoint` state
+  file: when that file is unreadable, tf.train.latest_checkpoint returns
+  None and a resumed run would silently start over. A checkpoint's number
+  is the run's global step, so the highest is the newest.
+  """
+  folder = checkpoint_dir(workdir)
+  if not os.path.isdir(folder):
+    return []
+  numbers = [
+    int(m.group(1))
+    for m in map(_CHECKPOINT_INDEX.fullmatch, os.listdir(folder))
+    if m
+  ]
+  return [os.path.join(folder, f"ckpt-{n}") for n in sorted(numbers)[::-1]]
+
+
+_CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
+
+
 def latest_checkpoint(workdir: str) -> Optional[str]:
   """The newest checkpoint prefix under `workdir/checkpoints`, or None."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  folder = checkpoint_dir(workdir)
-  return tf.train.latest_checkpoint(folder) if os.path.isdir(folder) else None
+  found = checkpoints_newest_first(workdir)
+  return found[0] if found else None
 
 
 def export_versions(export_root: str, complete_only: bool = False):

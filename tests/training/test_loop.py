@@ -3,10 +3,13 @@
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from sdn_tf.config import Config
 from sdn_tf.training import loop
+from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils.errors import UsageError
 
 
 def test_cosine_optimizer_decays_and_checkpoints(tmp_path):
@@ -93,3 +96,75 @@ def test_chief_first_times_out_naming_the_work():
     assert "pretrain the teacher" in str(e)
   else:
     raise AssertionError("no TimeoutError")
+
+
+def _saved_three(workdir):
+  """A work dir with checkpoints 1, 2, 3 of a variable holding 1, 2, 3."""
+  variable = tf.Variable(tf.zeros([64]))
+  manager = tf.train.CheckpointManager(
+    tf.train.Checkpoint(v=variable),
+    workdir_lib.checkpoint_dir(str(workdir)),
+    max_to_keep=5,
+  )
+  for number in (1, 2, 3):
+    variable.assign(tf.fill([64], float(number)))
+    manager.save(checkpoint_number=number)
+  return workdir_lib.checkpoint_dir(str(workdir))
+
+
+def _restored(workdir):
+  variable = tf.Variable(tf.zeros([64]))
+  prefix = loop.restore_newest_readable(
+    tf.train.Checkpoint(v=variable), str(workdir)
+  )
+  return prefix, float(variable[0])
+
+
+def _damage(path, how):
+  data = bytearray(open(path, "rb").read())
+  if how == "flip":
+    data[len(data) // 2] ^= 0xFF
+  else:
+    data = data[: len(data) // 2]
+  with open(path, "wb") as f:
+    f.write(bytes(data))
+
+
+@pytest.mark.parametrize(
+  "part, how",
+  [
+    ("data-00000-of-00001", "flip"),
+    ("data-00000-of-00001", "cut"),
+    ("index", "cut"),
+  ],
+)
+def test_restore_falls_back_past_an_unreadable_newest_checkpoint(
+  tmp_path, part, how, caplog
+):
+  folder = _saved_three(tmp_path)
+  _damage(os.path.join(folder, f"ckpt-3.{part}"), how)
+  prefix, value = _restored(tmp_path)
+  assert prefix == os.path.join(folder, "ckpt-2")
+  assert value == 2.0
+  assert f"Checkpoint {folder}/ckpt-3 cannot be read" in caplog.text
+
+
+def test_restore_does_not_start_over_when_the_state_file_is_garbage(tmp_path):
+  folder = _saved_three(tmp_path)
+  with open(os.path.join(folder, "checkpoint"), "w") as f:
+    f.write("garbage {{{")
+  # tf.train.latest_checkpoint now finds nothing.
+  assert tf.train.latest_checkpoint(folder) is None
+  assert _restored(tmp_path) == (os.path.join(folder, "ckpt-3"), 3.0)
+
+
+def test_restore_refuses_when_no_checkpoint_reads(tmp_path):
+  folder = _saved_three(tmp_path)
+  for number in (1, 2, 3):
+    _damage(os.path.join(folder, f"ckpt-{number}.index"), "cut")
+  with pytest.raises(UsageError, match="none of the 3 checkpoints"):
+    _restored(tmp_path)
+
+
+def test_restore_of_a_fresh_workdir_is_none(tmp_path):
+  assert _restored(tmp_path) == (None, 0.0)
