@@ -255,6 +255,12 @@ class Config:
     "stop naming the stage and step, or skip the step and count it.",
     ("stop", "skip"),
   )
+  deterministic: bool = option(
+    False,
+    "Bit-reproducible training: TensorFlow's deterministic ops and tf.data "
+    "in a fixed order (slower input). The same seed and flags then give the "
+    "same weights, also across a kill and resume.",
+  )
   strict: bool = option(
     False,
     "A training record that cannot be read (corrupt bytes, an Example or "

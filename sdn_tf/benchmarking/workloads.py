@@ -75,7 +75,7 @@ def training_step(config: Config, data_dir: str, stage: int) -> Workload:
       )
     return tape.gradient(loss, variables)
 
-  prepared, noise = task.prepare_inputs(batch)
+  prepared, noise = task.prepare_inputs(batch, tf.constant(0, tf.int64))
   counted = flops_lib.count_flops(
     loss_and_gradients, batch["image"], prepared, noise
   )

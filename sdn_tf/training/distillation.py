@@ -22,6 +22,9 @@ from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import finite_guard
 from sdn_tf.training import losses
 
+# Replicas a noise seed tells apart (per step).
+_MAX_REPLICAS = 1 << 16
+
 
 class DistillationTask:
   """Stage-I and Stage-II losses of a generator against a frozen teacher."""
@@ -44,15 +47,28 @@ class DistillationTask:
     )
     self.num_samples = config.num_diverse_samples
 
-  def prepare_inputs(self, batch: Mapping[str, tf.Tensor]):
-    """Generator inputs (K copies of each) and noise, outside XLA."""
+  def prepare_inputs(self, batch: Mapping[str, tf.Tensor], step: tf.Tensor):
+    """Generator inputs (K copies of each) and noise, outside XLA.
+
+    The noise is a function of (seed, step, replica), not of a random
+    state, so a run resumed from a checkpoint draws what it would have.
+    """
     prepared = self.generator.prepare(batch[self.generator.input_key])
     if self.num_samples > 1:
       # The K samples of one caption sit next to each other.
       prepared = tf.repeat(prepared, self.num_samples, axis=0)
     noise = None
     if self.config.noise_dim:
-      noise = tf.random.normal([tf.shape(prepared)[0], self.config.noise_dim])
+      replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+      seed = tf.stack(
+        [
+          tf.constant(self.config.seed, tf.int64),
+          tf.cast(step, tf.int64) * _MAX_REPLICAS + tf.cast(replica, tf.int64),
+        ]
+      )
+      noise = tf.random.stateless_normal(
+        [tf.shape(prepared)[0], self.config.noise_dim], seed
+      )
     return prepared, noise
 
   def stage_loss(
@@ -138,7 +154,7 @@ def make_train_step(
     return gradients, logs, scales, finite
 
   def replica_step(batch, poison):
-    prepared, noise = task.prepare_inputs(batch)
+    prepared, noise = task.prepare_inputs(batch, optimizer.iterations)
     gradients, logs, scales, finite = loss_and_gradients(
       batch["image"], prepared, noise, poison
     )

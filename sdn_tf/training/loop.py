@@ -152,18 +152,31 @@ def _checkpoint_dir(workdir: str, strategy) -> str:
   return tempfile.mkdtemp(prefix="sdn_worker_ckpt_")
 
 
-def _distributed_dataset(strategy, config: Config, data_dir: str):
+def _distributed_dataset(
+  strategy, config: Config, data_dir: str, steps_done: int = 0
+):
+  """The stage's training data, past the batches its `steps_done` took.
+
+  A resumed stage continues the stream where the checkpoint left it instead
+  of training on its first batches again (exactly so under
+  --deterministic): the batches are skipped, which reads them.
+  """
+
   def dataset_fn(context):
-    return input_pipeline.make_dataset(
+    dataset = input_pipeline.make_dataset(
       data_dir,
       "train",
       global_batch_size=config.batch_size,
       image_size=config.image_size,
       training=True,
       flip=config.flip,
+      deterministic=config.deterministic,
       seed=config.seed + context.input_pipeline_id,
       input_context=context,
     )
+    # Each step takes one batch per replica this pipeline feeds.
+    per_step = context.num_replicas_in_sync // context.num_input_pipelines
+    return dataset.skip(steps_done * per_step)
 
   return strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -196,7 +209,11 @@ def run_stage(
   train_step = distillation.make_train_step(
     strategy, task, optimizer, stage, config.batch_size, config.use_xla
   )
-  iterator = iter(_distributed_dataset(strategy, config, data_dir))
+  if step:
+    logging.info(
+      "Stage %d: skipping the %d batches already trained on", stage, step
+    )
+  iterator = iter(_distributed_dataset(strategy, config, data_dir, step))
   meter = progress.RateMeter(step)
   window = summaries.MeanWindow()
   name = f"stage{stage}"
@@ -293,6 +310,7 @@ def calibrate_student(
     image_size=config.image_size,
     training=True,
     flip=config.flip,
+    deterministic=config.deterministic,
     seed=config.seed,
   )
   images = next(iter(dataset))["image"]
@@ -359,6 +377,8 @@ def _train_and_export(
   config: Config, workdir: str, strategy, chief: bool
 ) -> Optional[str]:
   keras.utils.set_random_seed(config.seed)
+  if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
   checked_reader.set_process_policy(
     checked_reader.BadRecordPolicy(strict=config.strict)
   )
@@ -380,6 +400,10 @@ def _train_and_export(
         now,
       )
     workdir_lib.write_config(workdir, config)
+  # Each phase starts from the seed, not from whatever random state the
+  # phases before it left: a rerun that finds the teacher cached must build
+  # the same text encoder and student as the run that pretrained it.
+  keras.utils.set_random_seed(config.seed)
   teacher_weights = chief_first(
     chief,
     lambda: teacher_pretraining.resolve_teacher_weights(
@@ -392,6 +416,7 @@ def _train_and_export(
     "pretrain the teacher",
   )
 
+  keras.utils.set_random_seed(config.seed)
   text_encoder_weights = chief_first(
     chief,
     lambda: text_pretraining.resolve_encoder_weights(
@@ -411,6 +436,7 @@ def _train_and_export(
   )
 
   steps = stage_steps(config, metadata)
+  keras.utils.set_random_seed(config.seed)
   with strategy.scope():
     state = TrainState(
       config, data_dir, teacher_weights, metadata.get("embedding_dim"), steps

@@ -161,7 +161,7 @@ def _teacher_space_dataset(
     image_size=config.image_size,
     training=training,
     flip=config.flip,
-    deterministic=not training,
+    deterministic=config.deterministic or not training,
     seed=config.seed,
     drop_remainder=training,
     **extra,

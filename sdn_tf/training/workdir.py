@@ -80,6 +80,7 @@ RUN_SETTINGS = frozenset(
     "allow_config_change",
     "on_non_finite",
     "strict",
+    "deterministic",
     "test_poison",
   }
 )
