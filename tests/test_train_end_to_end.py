@@ -207,19 +207,25 @@ def corrupted_records(smoke, tmp_path_factory) -> Tuple[str, str]:
   return data_dir, shard
 
 
-@pytest.fixture(scope="module")
-def past_a_bad_record(smoke, tmp_path_factory) -> Tuple[str, str, Run]:
-  """Two more Stage-II steps on data with a corrupt record."""
+def rerun_on_corrupted_records(
+  smoke, tmp_path_factory, name: str, *extra_flags: str, returncode: int = 0
+) -> Tuple[str, int, str, Run]:
+  """Two more Stage-II steps on data with a corrupt record.
+
+  Returns (work dir, highest export version before, the corrupt shard, run).
+  """
   data_dir, shard = corrupted_records(smoke, tmp_path_factory)
-  workdir, _, run = rerun(
+  workdir, last_version, run = rerun(
     smoke,
     tmp_path_factory,
-    "bad_record",
+    name,
     STAGE2_STEPS + 2,
     f"--data_dir={data_dir}",
     "--allow_config_change",
+    *extra_flags,
+    returncode=returncode,
   )
-  return workdir, shard, run
+  return workdir, last_version, shard, run
 
 
 def export_versions(workdir: str) -> List[int]:
@@ -692,8 +698,12 @@ def test_a_non_finite_step_stops_training_before_any_save(diverged):
   assert export_versions(workdir)[-1] == last_version
 
 
-def test_a_corrupt_record_is_skipped_logged_and_counted(past_a_bad_record):
-  workdir, shard, run = past_a_bad_record
+def test_a_corrupt_record_is_skipped_logged_and_counted(
+  smoke, tmp_path_factory
+):
+  workdir, _, shard, run = rerun_on_corrupted_records(
+    smoke, tmp_path_factory, "bad_record"
+  )
   assert f"Skipped a bad record, {shard}: record 3: its data checksum" in (
     run.output
   ), tail(run)
@@ -705,16 +715,8 @@ def test_a_corrupt_record_is_skipped_logged_and_counted(past_a_bad_record):
 def test_a_corrupt_record_under_strict_is_one_line_naming_it(
   smoke, tmp_path_factory
 ):
-  data_dir, shard = corrupted_records(smoke, tmp_path_factory)
-  workdir, last_version, run = rerun(
-    smoke,
-    tmp_path_factory,
-    "strict",
-    STAGE2_STEPS + 2,
-    f"--data_dir={data_dir}",
-    "--allow_config_change",
-    "--strict",
-    returncode=2,
+  workdir, last_version, shard, run = rerun_on_corrupted_records(
+    smoke, tmp_path_factory, "strict", "--strict", returncode=2
   )
   error = run.output.strip().splitlines()[-1]
   assert error.startswith(f"error: bad record: {shard}: record 3: "), tail(run)

@@ -339,7 +339,7 @@ def restore_newest_readable(checkpoint, workdir: str) -> Optional[str]:
       checkpoint.restore(prefix).expect_partial()
       return prefix
     except (tf.errors.OpError, IndexError, ValueError) as e:
-      reason = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+      reason = (str(e).strip().splitlines() or [""])[-1]
       logging.warning(
         "Checkpoint %s cannot be read (%s: %s); trying the one before it",
         prefix,

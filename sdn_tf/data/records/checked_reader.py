@@ -149,28 +149,27 @@ def usable_shards(
     BadRecordError: a bad record, under a strict policy.
   """
   policy = policy or _process_policy
+  if not files:
+    return []
   start, skipped_before = time.monotonic(), policy.skipped
-  with _checked_lock:
-    unchecked = len(files) - sum(
-      any(key[0] == path for key in _checked) for path in files
-    )
-  usable = [_usable_shard(path, policy) for path in files]
-  if unchecked:
+  usable, checked_now = zip(*(_usable_shard(path, policy) for path in files))
+  if any(checked_now):
     logging.info(
       "Checked %d shard(s) in %.1fs: %d bad record(s) skipped",
-      unchecked,
+      sum(checked_now),
       time.monotonic() - start,
       policy.skipped - skipped_before,
     )
-  return usable
+  return list(usable)
 
 
-def _usable_shard(path: str, policy: BadRecordPolicy) -> str:
+def _usable_shard(path: str, policy: BadRecordPolicy) -> Tuple[str, bool]:
+  """(the path to read `path` from, whether it was checked just now)."""
   stat = tf.io.gfile.stat(path)
   key = (path, stat.length, stat.mtime_nsec, policy.strict)
   with _checked_lock:
     if key in _checked:
-      return _checked[key]
+      return _checked[key], False
   skipped_before = policy.skipped
   records = list(read_shard(path, policy))
   usable = path
@@ -184,7 +183,7 @@ def _usable_shard(path: str, policy: BadRecordPolicy) -> str:
     )
   with _checked_lock:
     _checked[key] = usable
-  return usable
+  return usable, True
 
 
 _checked_lock = threading.Lock()
