@@ -68,6 +68,11 @@ class Config:
   )
   shapes_num_train: int = option(10000, "Shapes training images to generate.")
   shapes_num_test: int = option(1600, "Shapes test images to generate.")
+  shapes_seed: int = option(
+    0,
+    "Seed the shapes data set is generated with; apart from --seed, so "
+    "that runs of several seeds train and are judged on one data set.",
+  )
   image_size: int = option(64, "Training resolution R (multiple of 32).")
   flip: bool = option(
     False,
@@ -439,6 +444,7 @@ def validate(config: Config) -> None:
     "diverse_mean_weight",
     "shapes_num_train",
     "shapes_num_test",
+    "shapes_seed",
     "num_eval_captions",
   )
   for name in non_negative:

@@ -18,6 +18,7 @@ from sdn_tf.data import shapes
 from sdn_tf.data.records import schema
 from sdn_tf.data.records import writer as records_writer
 from sdn_tf.utils import progress as progress_lib
+from sdn_tf.utils import recorded_settings
 
 
 def prepared_format(data_dir: str) -> Optional[int]:
@@ -53,10 +54,48 @@ def _log_conversion(p: records_writer.Progress) -> None:
   )
 
 
+# The flags that shape the generated shapes -> shapes_info.json's names.
+_SHAPES_INFO_KEYS = {
+  "shapes_num_train": "num_train",
+  "shapes_num_test": "num_test",
+  "image_size": "image_size",
+  "shapes_seed": "seed",
+}
+
+
+def _shapes_settings(config: Config) -> dict:
+  return {flag: getattr(config, flag) for flag in _SHAPES_INFO_KEYS}
+
+
+def data_settings(config: Config) -> dict:
+  """The flags that shape the prepared data in --data_dir."""
+  settings = {"dataset": config.dataset}
+  if "split" in layouts.loader_options(config.dataset):
+    settings["split"] = config.split
+  if config.dataset == "shapes":
+    settings.update(_shapes_settings(config))
+  return settings
+
+
 def ensure_shapes_generated(config: Config) -> None:
-  """Generates the shapes data set in --raw_data_dir unless it is there."""
-  if shapes.is_shapes_dataset(config.raw_data_dir):
-    return
+  """Generates the shapes data set in --raw_data_dir unless a complete one
+  made with this run's flags is there (an earlier one is replaced)."""
+  info = shapes.dataset_info(config.raw_data_dir)
+  if info is not None:
+    if not info.get("complete"):
+      why = "it was never finished"
+    else:
+      why = recorded_settings.differences(
+        {flag: info.get(key) for flag, key in _SHAPES_INFO_KEYS.items()},
+        _shapes_settings(config),
+      )
+    if not why:
+      return
+    logging.warning(
+      "Generating the shapes data set in %s again: %s",
+      config.raw_data_dir,
+      why,
+    )
   logging.info(
     "Generating the shapes data set in %s (%d train, %d test, %d px)",
     config.raw_data_dir,
@@ -69,17 +108,41 @@ def ensure_shapes_generated(config: Config) -> None:
     config.shapes_num_train,
     config.shapes_num_test,
     config.image_size,
-    config.seed,
+    config.shapes_seed,
     progress=_log_generation,
   )
 
 
+def _recorded_settings(data_dir: str) -> dict:
+  """The settings `data_dir` was prepared with. Data prepared before they
+  were recorded, or by tools/prepare_dataset.py, name only its layout and
+  split rule; shapes made that way are then generated again."""
+  try:
+    with open(os.path.join(data_dir, schema.METADATA_FILE)) as f:
+      metadata = json.load(f)
+    if metadata.get("settings"):
+      return metadata["settings"]
+    recorded = {"dataset": metadata.get("dataset")}
+    if "split" in metadata.get("options", {}):
+      recorded["split"] = metadata["options"]["split"]
+    return recorded
+  except (OSError, ValueError, AttributeError, TypeError):
+    return {}
+
+
 def ensure_prepared(config: Config) -> str:
-  """Returns --data_dir, preparing it from --raw_data_dir if needed."""
+  """Returns --data_dir, preparing it from --raw_data_dir unless it holds
+  data prepared, in this version's format, with this run's flags."""
   found = prepared_format(config.data_dir)
+  settings = data_settings(config)
   if found == records_writer.FORMAT_VERSION:
-    return config.data_dir
-  if found is not None:
+    why = recorded_settings.differences(
+      _recorded_settings(config.data_dir), settings
+    )
+    if not why:
+      return config.data_dir
+    logging.warning("Preparing %s again: %s", config.data_dir, why)
+  elif found is not None:
     logging.warning(
       "%s holds prepared data of format %s, this version writes %s "
       "(a validation split and attributes): preparing it again",
@@ -104,6 +167,7 @@ def ensure_prepared(config: Config) -> str:
     config.data_dir,
     records_writer.WriterOptions(overwrite=found is not None),
     progress=_log_conversion,
+    settings=settings,
   )
   logging.info(
     "Prepared %s: %s examples, %d skipped (%s), vocabulary of %d in %s",

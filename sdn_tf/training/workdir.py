@@ -22,6 +22,7 @@ from typing import Tuple
 
 from sdn_tf.config import Config
 from sdn_tf.config import ConfigError
+from sdn_tf.utils import recorded_settings
 from sdn_tf.utils.errors import UsageError
 
 CONFIG_FILE = "config.json"
@@ -171,16 +172,6 @@ def read_config(workdir: str) -> Config:
   return Config(**values)
 
 
-def changed_settings(cached: dict, current: dict) -> str:
-  """'--name: cached a, now b, ...' for each setting of `current` that a
-  cache's recorded `cached` settings do not match; '' when all do."""
-  return ", ".join(
-    f"--{name}: cached {cached.get(name)}, now {value}"
-    for name, value in current.items()
-    if cached.get(name) != value
-  )
-
-
 def cache_differences(report_path: str, settings: Dict) -> str:
   """'' when the cache whose report is `report_path` was made with
   `settings`; otherwise what differs (or that no report is readable).
@@ -196,7 +187,7 @@ def cache_differences(report_path: str, settings: Dict) -> str:
     return f"no readable report {report_path}"
   defaults = {f.name: f.default for f in dataclasses.fields(Config)}
   recorded = {name: recorded.get(name, defaults.get(name)) for name in settings}
-  return changed_settings(recorded, settings)
+  return recorded_settings.differences(recorded, settings)
 
 
 def write_json(path: str, value) -> None:

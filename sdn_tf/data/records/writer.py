@@ -268,6 +268,7 @@ def write_dataset(
   split_rule: Optional[str] = None,
   loader_options: Optional[dict] = None,
   attributes: Optional[Dict[str, Sequence[str]]] = None,
+  settings: Optional[dict] = None,
 ) -> ConversionSummary:
   """Writes records and counts issues from `items` into `out_dir`.
 
@@ -287,6 +288,8 @@ def write_dataset(
       "options" beside the writer's.
     attributes: {attribute: values} that the records' attribute indices
       point into, for metadata.json.
+    settings: the flags that made this data set, recorded in
+      metadata.json so that a later run can tell whether they still hold.
 
   Returns:
     The summary; `summary.metadata` is the content of metadata.json.
@@ -334,6 +337,7 @@ def write_dataset(
       loader_options or {},
       start,
       {k: list(v) for k, v in (attributes or {}).items()},
+      settings or {},
     )
     summary = _finish(
       tmp_dir, out_dir, shard_files, writers, tally, stats, provenance
@@ -423,6 +427,7 @@ class _Provenance:
   loader_options: dict
   start: float  # time.monotonic() at the start
   attributes: Dict[str, List[str]]
+  settings: dict
 
 
 def _finish(
@@ -520,6 +525,7 @@ def _metadata(
     "skipped": dict(sorted(tally.skipped.items())),
     "warnings": dict(sorted(tally.warnings.items())),
     "options": options,
+    "settings": info.settings,
   }
 
 
@@ -528,6 +534,7 @@ def convert(
   out_dir: str,
   options: WriterOptions = WriterOptions(),
   progress: Optional[Callable[[Progress], None]] = None,
+  settings: Optional[dict] = None,
 ) -> ConversionSummary:
   """Writes a loader's data set as a prepared data set in `out_dir`.
 
@@ -536,6 +543,7 @@ def convert(
     out_dir: the output directory.
     options: see `WriterOptions`.
     progress: see `write_dataset`.
+    settings: see `write_dataset`.
 
   Returns:
     The summary.
@@ -552,4 +560,5 @@ def convert(
     split_rule=source.split_rule,
     loader_options=source.options,
     attributes=source.attributes,
+    settings=settings,
   )

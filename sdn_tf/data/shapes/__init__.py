@@ -59,6 +59,7 @@ from sdn_tf.data.shapes.writer import INFO_FILE  # noqa: F401
 from sdn_tf.data.shapes.writer import DatasetSummary  # noqa: F401
 from sdn_tf.data.shapes.writer import ShapesArgumentError  # noqa: F401
 from sdn_tf.data.shapes.writer import check_out_dir  # noqa: F401
+from sdn_tf.data.shapes.writer import dataset_info  # noqa: F401
 from sdn_tf.data.shapes.writer import is_shapes_dataset  # noqa: F401
 from sdn_tf.data.shapes.writer import validate_args  # noqa: F401
 from sdn_tf.data.shapes.writer import write_dataset  # noqa: F401

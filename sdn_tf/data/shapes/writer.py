@@ -88,13 +88,22 @@ def validate_args(
     raise ShapesArgumentError("seed", f"must be >= 0, got {seed}")
 
 
-def is_shapes_dataset(out_dir: str) -> bool:
-  """Whether `out_dir` holds a (possibly partial) shapes data set."""
+def dataset_info(out_dir: str) -> Optional[dict]:
+  """`shapes_info.json` of the shapes data set in `out_dir` (how it was
+  made, and "complete": false while it is being written), None if none."""
   try:
     with open(os.path.join(out_dir, INFO_FILE)) as f:
-      return json.load(f).get("generator") == GENERATOR_ID
-  except (OSError, ValueError, AttributeError):
-    return False
+      info = json.load(f)
+  except (OSError, ValueError):
+    return None
+  if not isinstance(info, dict) or info.get("generator") != GENERATOR_ID:
+    return None
+  return info
+
+
+def is_shapes_dataset(out_dir: str) -> bool:
+  """Whether `out_dir` holds a (possibly partial) shapes data set."""
+  return dataset_info(out_dir) is not None
 
 
 def check_out_dir(out_dir: str) -> None:
