@@ -30,6 +30,7 @@ from typing import Sequence
 import keras
 from keras import layers
 from keras import ops
+import tensorflow as tf
 
 from sdn_tf.models import NORMALIZATIONS
 from sdn_tf.models import UPSAMPLINGS
@@ -72,6 +73,11 @@ class ConditionalNormalization(layers.Layer):
         epsilon=self.epsilon,
         center=not self.conditional,
         scale=not self.conditional,
+        # Built under a strategy of several replicas, the statistics are
+        # the global batch's, so that N replicas train as one device would.
+        # Not with one: Keras' synchronised moments (E[x^2] - E[x]^2) are
+        # computed differently, and would change single-device runs.
+        synchronized=tf.distribute.get_strategy().num_replicas_in_sync > 1,
         name="bn",
       )
       self.norm.build(x_shape)

@@ -14,6 +14,7 @@ from typing import Mapping
 from typing import Optional
 from typing import Tuple
 
+from absl import logging
 import keras
 import tensorflow as tf
 
@@ -136,7 +137,6 @@ def make_train_step(
   variables = task.generator.trainable_variables
   scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
-  @tf.function(jit_compile=jit_compile)
   def loss_and_gradients(images, prepared, noise, poison):
     # Only the generator's variables: the frozen teacher's kernels are
     # still tf.Variables a tape would watch, and their gradients (pruned
@@ -152,6 +152,20 @@ def make_train_step(
     gradients = tape.gradient(scaled_loss, variables)
     finite = finite_guard.all_finite(loss, gradients)
     return gradients, logs, scales, finite
+
+  if strategy.num_replicas_in_sync == 1:
+    loss_and_gradients = tf.function(
+      loss_and_gradients, jit_compile=jit_compile
+    )
+  elif jit_compile:
+    # Its batch statistics (batch norm, point scales) are reduced over the
+    # replicas, and a cross-replica reduction cannot sit in a nested
+    # tf.function, let alone an XLA cluster.
+    logging.warning(
+      "--jit_compile: not used under %d replicas (their batch statistics "
+      "are synchronised)",
+      strategy.num_replicas_in_sync,
+    )
 
   def replica_step(batch, poison):
     prepared, noise = task.prepare_inputs(batch, optimizer.iterations)

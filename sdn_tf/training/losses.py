@@ -148,11 +148,16 @@ class RunningScale(keras.layers.Layer):
     by (1 - momentum). The values are stop-gradient and > 0.
     """
     momentum = tf.where(self.count > 0, self.momentum, 0.0)
+    replica = tf.distribute.get_replica_context()
     blended = {}
     for name in self.point_names:
       batch_mean = tf.reduce_mean(
         tf.abs(tf.cast(tf.stop_gradient(teacher_activations[name]), tf.float32))
       )
+      if replica is not None and replica.num_replicas_in_sync > 1:
+        # The global batch's mean, as one device would see it (every
+        # replica's batch is the same size).
+        batch_mean = replica.all_reduce(tf.distribute.ReduceOp.MEAN, batch_mean)
       new = momentum * self.mean_of(name) + (1.0 - momentum) * batch_mean
       blended[name] = tf.maximum(tf.stop_gradient(new), 1e-6)
     return blended
