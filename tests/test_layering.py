@@ -18,6 +18,7 @@ ROOT = pathlib.Path(__file__).absolute().parent.parent
 PACKAGE = ROOT / "sdn_tf"
 ENTRY_POINTS = (
   "sdn_tf.train",
+  "sdn_tf.launch_local",
   "sdn_tf.export",
   "sdn_tf.sample",
   "sdn_tf.judge_shapes",

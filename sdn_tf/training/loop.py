@@ -15,6 +15,7 @@ checkpoint). Layout of a work dir:
   export/<version>/      SavedModels in TF Serving's layout
 """
 
+import hashlib
 import math
 import os
 import shutil
@@ -277,6 +278,15 @@ def run_stage(
     raise
 
 
+def weights_digest(state: TrainState) -> str:
+  """sha256 of the generator's weights, in order, to compare runs by."""
+  digest = hashlib.sha256()
+  for variable in state.generator.weights:
+    digest.update(variable.path.encode())
+    digest.update(keras.ops.convert_to_numpy(variable.value).tobytes())
+  return f"sha256:{digest.hexdigest()[:16]}"
+
+
 def chief_first(
   chief: bool,
   make,
@@ -360,6 +370,13 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
   strategy = distribute.get_strategy(
     config.strategy, config.num_cpu_devices, config.tpu
   )
+  replicas = strategy.num_replicas_in_sync
+  if config.batch_size % replicas:
+    raise UsageError(
+      f"is the global batch, split evenly over the {replicas} replicas "
+      f"of --strategy={config.strategy}: got {config.batch_size}",
+      flag="batch_size",
+    )
   config = precision.resolve(config, strategy)
   keras.mixed_precision.set_global_policy(config.precision)
   chief = distribute.is_chief(strategy)
@@ -505,6 +522,8 @@ def _train_and_export(
   finally:
     stop.uninstall()
     writer.flush()
+  # Workers of one synchronous run must print the same line.
+  logging.info("Student weights after training: %s", weights_digest(state))
   if not chief:
     # A non-chief's checkpoints only kept the collectives in step.
     shutil.rmtree(manager.directory, ignore_errors=True)
