@@ -14,6 +14,7 @@ can show determinism but not that seeds differ.
 import base64
 import dataclasses
 import http.client
+import http.server
 import io
 import json
 import os
@@ -22,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 from typing import Dict
@@ -514,6 +516,46 @@ def test_client_timeout(tmp_path):
     port = silent.getsockname()[1]
     result = run_client(f"--server=127.0.0.1:{port}", "--timeout=1", "--text=a")
   _assert_one_line_error(result, "--server", "within 1 s")
+
+
+@pytest.mark.parametrize(
+  "status, body, shown",
+  [
+    (
+      500,
+      b'{"error": "Internal: the model crashed"}',
+      "Internal: the model crashed",
+    ),
+    (503, b"<html>upstream gone</html>", "<html>upstream gone</html>"),
+    (400, b'{"error": "Bad JSON"}', "Bad JSON"),
+  ],
+)
+def test_client_http_errors_are_one_line(tmp_path, status, body, shown):
+  # A server that answers every request with `status`, as a proxy or a
+  # failing TF Serving would.
+  class Failing(http.server.BaseHTTPRequestHandler):
+    def _answer(self):
+      self.rfile.read(int(self.headers.get("Content-Length") or 0))
+      self.send_response(status)
+      self.send_header("Content-Length", str(len(body)))
+      self.end_headers()
+      self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args):
+      pass
+
+  httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+  thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+  thread.start()
+  try:
+    port = httpd.server_address[1]
+    result = run_client(f"--server=127.0.0.1:{port}", "--text=a")
+  finally:
+    httpd.shutdown()
+    httpd.server_close()
+  _assert_one_line_error(result, "--server", f"HTTP {status}", shown)
 
 
 # The demo page.
