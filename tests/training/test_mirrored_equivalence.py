@@ -70,8 +70,16 @@ def one_step(strategy, start=None):
 start, loss_one, weights_one, initial_one = one_step(tf.distribute.get_strategy())
 mirrored = distribute.get_strategy("mirrored", num_cpu_devices=2)
 _, loss_two, weights_two, initial_two = one_step(mirrored, start)
-moved = {one[0]: float(np.abs(one[1] - two[1]).max())
-         for one, two in zip(weights_one, weights_two, strict=True)}
+# Per variable: how far the two steps differ, over the length of the step.
+relative = {
+  one[0]: float(
+    np.linalg.norm(one[1] - two[1])
+    / max(np.linalg.norm(one[1] - start_value), 1e-12)
+  )
+  for one, two, start_value in zip(
+    weights_one, weights_two, initial_one, strict=True
+  )
+}
 print(json.dumps({
   "replicas": mirrored.num_replicas_in_sync,
   "loss": [loss_one, loss_two],
@@ -79,8 +87,8 @@ print(json.dumps({
     float(np.abs(a - b).max()) for a, b in zip(initial_one, initial_two)),
   "largest_step": max(
     float(np.abs(a - b[1]).max()) for a, b in zip(initial_one, weights_one)),
-  "max_weight_difference": max(moved.values()),
-  "worst": sorted(moved.items(), key=lambda kv: -kv[1])[:4],
+  "worst_relative_difference": max(relative.values()),
+  "worst": max(relative, key=relative.get),
 }))
 """
 
@@ -107,7 +115,11 @@ def test_a_mirrored_step_equals_a_single_device_step(tmp_path):
   assert found["start_difference"] == 0.0
   loss_one, loss_two = found["loss"]
   assert abs(loss_one - loss_two) <= 1e-5 * abs(loss_one), found
-  assert found["max_weight_difference"] <= 1e-4 * found["largest_step"], found
+  # Float summation order (and Keras' E[x^2] - E[x]^2 for synchronised
+  # batch norm) leaves differences of about 1e-4 of a variable's step;
+  # gradients that were not reduced over the replicas would differ by
+  # tens of percent.
+  assert found["worst_relative_difference"] <= 1e-2, found
 
 
 def test_a_global_batch_that_does_not_split_evenly_is_refused(tmp_path):
