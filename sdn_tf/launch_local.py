@@ -181,7 +181,9 @@ def run(train_flags: List[str], num_workers: int, grace_s: float) -> int:
   for process in workers.processes:
     process.wait()
   workers.finish_printing()
-  failed = workers.first_failure()
+  # The worker that failed first: the others may have ended by our SIGTERM.
+  if failed is None:
+    failed = workers.first_failure()
   if failed is None:
     return 0
   code = workers.processes[failed].returncode
