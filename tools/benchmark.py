@@ -57,7 +57,7 @@ def _data_dir(config) -> str:
   """--data_dir if prepared, else a small shapes set made for the run."""
   from sdn_tf.data import preparation  # pylint: disable=g-import-not-at-top
 
-  if preparation.is_prepared(config.data_dir) or config.dataset != "shapes":
+  if preparation.is_prepared(config) or config.dataset != "shapes":
     return preparation.ensure_prepared(config)
   folder = tempfile.mkdtemp(prefix="sdn_benchmark_")
   small = dataclasses.replace(

@@ -33,9 +33,10 @@ def prepared_format(data_dir: str) -> Optional[int]:
     return 0  # unreadable: prepare again
 
 
-def is_prepared(data_dir: str) -> bool:
-  """Prepared in this version's format (older ones lack validation)."""
-  return prepared_format(data_dir) == records_writer.FORMAT_VERSION
+def is_prepared(config: Config) -> bool:
+  """--data_dir holds data prepared in this version's format (older ones
+  lack validation) with this run's data flags."""
+  return not _why_prepare_again(config, data_settings(config))
 
 
 def _log_generation(done: int, total: int) -> None:
@@ -130,31 +131,35 @@ def _recorded_settings(data_dir: str) -> dict:
     return {}
 
 
+def _why_prepare_again(config: Config, settings: dict) -> str:
+  """'' when --data_dir holds data prepared in this version's format with
+  `settings`; otherwise why not."""
+  found = prepared_format(config.data_dir)
+  if found is None:
+    return "no prepared data"
+  if found != records_writer.FORMAT_VERSION:
+    return (
+      f"it holds prepared data of format {found}, this version writes "
+      f"{records_writer.FORMAT_VERSION} (a validation split and attributes)"
+    )
+  return recorded_settings.differences(
+    _recorded_settings(config.data_dir), settings
+  )
+
+
 def ensure_prepared(config: Config) -> str:
   """Returns --data_dir, preparing it from --raw_data_dir unless it holds
   data prepared, in this version's format, with this run's flags."""
-  found = prepared_format(config.data_dir)
   settings = data_settings(config)
-  if found == records_writer.FORMAT_VERSION:
-    why = recorded_settings.differences(
-      _recorded_settings(config.data_dir), settings
-    )
-    if not why:
-      return config.data_dir
+  why = _why_prepare_again(config, settings)
+  if not why:
+    return config.data_dir
+  found = prepared_format(config.data_dir)
+  if found is not None:
     logging.warning("Preparing %s again: %s", config.data_dir, why)
-  elif found is not None:
-    logging.warning(
-      "%s holds prepared data of format %s, this version writes %s "
-      "(a validation split and attributes): preparing it again",
-      config.data_dir,
-      found,
-      records_writer.FORMAT_VERSION,
-    )
   if config.dataset == "shapes":
     ensure_shapes_generated(config)
-  options = {}
-  if "split" in layouts.loader_options(config.dataset):
-    options["split"] = config.split
+  options = {"split": settings["split"]} if "split" in settings else {}
   source = layouts.load_dataset(config.dataset, config.raw_data_dir, **options)
   logging.info(
     "Preparing %s from %s into %s",

@@ -402,7 +402,7 @@ def _train_and_export(
   data_dir = chief_first(
     chief,
     lambda: preparation.ensure_prepared(config),
-    lambda: preparation.is_prepared(config.data_dir),
+    lambda: preparation.is_prepared(config),
     "prepare the data",
   )
   metadata = input_pipeline.read_metadata(data_dir)
