@@ -12,6 +12,8 @@ from typing import Tuple
 
 import numpy as np
 
+from sdn_tf.utils import files
+
 
 @dataclasses.dataclass(frozen=True)
 class CaptionedImage:
@@ -54,5 +56,4 @@ class CaptionedImage:
     """Returns the encoded image, reading it from disk if needed."""
     if self.image_bytes is not None:
       return self.image_bytes
-    with open(self.image_path, "rb") as f:
-      return f.read()
+    return files.read_bytes(self.image_path)

@@ -39,6 +39,7 @@ from typing import Tuple
 
 from sdn_tf.data import loader_common as common
 from sdn_tf.data.captioned_image import CaptionedImage
+from sdn_tf.utils import files
 
 NAME = "cub"
 CUB_DIR = "CUB_200_2011"
@@ -111,7 +112,7 @@ def find_layout(
   data_dir = common.require_dir(data_dir)
   candidates = [data_dir]
   if nested_dir:
-    candidates.append(os.path.join(data_dir, nested_dir))
+    candidates.append(files.join(data_dir, nested_dir))
   root = common.first_existing(candidates, _has_cub_index)
   if root is None:
     nested = f" (or {nested_dir}/images.txt)" if nested_dir else ""
@@ -120,7 +121,7 @@ def find_layout(
       f"images.txt and images/{nested}"
     )
   text_dir = common.first_existing(
-    _text_dir_candidates(data_dir, root), os.path.isdir
+    _text_dir_candidates(data_dir, root), files.isdir
   )
   if text_dir is None:
     raise common.LayoutError(
@@ -128,23 +129,23 @@ def find_layout(
       f"captions: expected {TEXT_DIR}/ inside it or beside it"
     )
   return CubLayout(
-    root=root, images_dir=os.path.join(root, "images"), text_dir=text_dir
+    root=root, images_dir=files.join(root, "images"), text_dir=text_dir
   )
 
 
 def _has_cub_index(path: str) -> bool:
-  return os.path.isfile(os.path.join(path, "images.txt")) and os.path.isdir(
-    os.path.join(path, "images")
+  return files.isfile(files.join(path, "images.txt")) and files.isdir(
+    files.join(path, "images")
   )
 
 
 def _text_dir_candidates(data_dir: str, root: str) -> List[str]:
   """Where Reed's captions may sit relative to the CUB folder."""
-  parents = [root, data_dir, os.path.dirname(root)]
+  parents = [root, data_dir, files.split(root)[0]]
   dirs = []
   for parent in parents:
-    dirs.append(os.path.join(parent, TEXT_DIR))
-    dirs.append(os.path.join(parent, REED_DIR, TEXT_DIR))
+    dirs.append(files.join(parent, TEXT_DIR))
+    dirs.append(files.join(parent, REED_DIR, TEXT_DIR))
   return list(dict.fromkeys(dirs))
 
 
@@ -155,7 +156,7 @@ def _require_every_id(
   missing = sorted(set(image_paths) - set(table))
   if missing:
     raise common.LayoutError(
-      f"{os.path.join(root, filename)} has {what} for image id "
+      f"{files.join(root, filename)} has {what} for image id "
       f"{missing[0]} (and {len(missing) - 1} more)"
     )
 
@@ -187,7 +188,7 @@ def read_tables(
   unknown = sorted(set(image_classes.values()) - set(class_dirs))
   if unknown:
     raise common.LayoutError(
-      f"{os.path.join(root, 'image_class_labels.txt')} uses class id "
+      f"{files.join(root, 'image_class_labels.txt')} uses class id "
       f"{unknown[0]}, which classes.txt does not list"
     )
   is_train = None
@@ -200,7 +201,7 @@ def read_tables(
       image_paths, is_train, root, "train_test_split.txt", "no entry"
     )
   boxes = None
-  if with_boxes and os.path.isfile(os.path.join(root, "bounding_boxes.txt")):
+  if with_boxes and files.isfile(files.join(root, "bounding_boxes.txt")):
     boxes = _read_table(root, "bounding_boxes.txt", _parse_box)
   return CubTables(image_paths, image_classes, class_dirs, is_train, boxes)
 
@@ -212,7 +213,7 @@ def read_boxes_by_path(root: str) -> Dict[str, Box]:
   pickles); empty when bounding_boxes.txt or images.txt is missing.
   """
   if not all(
-    os.path.isfile(os.path.join(root, name))
+    files.isfile(files.join(root, name))
     for name in ("images.txt", "bounding_boxes.txt")
   ):
     return {}
@@ -232,21 +233,20 @@ def _parse_box(text: str) -> Box:
 
 def _read_table(root: str, name: str, parse) -> Dict[int, object]:
   """Reads "<integer id> <value>" lines into {id: parse(value)}."""
-  path = os.path.join(root, name)
-  if not os.path.isfile(path):
+  path = files.join(root, name)
+  if not files.isfile(path):
     raise common.LayoutError(f"{path} is missing")
   table = {}
-  with open(path, "r", encoding="utf-8", errors="replace") as f:
-    for line_number, line in enumerate(f, start=1):
-      if not line.strip():
-        continue
-      try:
-        key, value = line.strip().split(maxsplit=1)
-        table[int(key)] = parse(value)
-      except ValueError:
-        raise common.LayoutError(
-          f"{path} line {line_number} is malformed: {line.strip()!r}"
-        ) from None
+  for line_number, line in enumerate(common.read_lines(path), start=1):
+    if not line.strip():
+      continue
+    try:
+      key, value = line.strip().split(maxsplit=1)
+      table[int(key)] = parse(value)
+    except ValueError:
+      raise common.LayoutError(
+        f"{path} line {line_number} is malformed: {line.strip()!r}"
+      ) from None
   return table
 
 
@@ -318,11 +318,11 @@ def iter_items(
         label=labels[class_id],
         class_name=tables.class_dirs[class_id],
         split=split,
-        image_path=os.path.join(layout.images_dir, relpath),
+        image_path=files.join(layout.images_dir, relpath),
         box=box,
       )
 
-    caption_path = os.path.join(layout.text_dir, example_id + ".txt")
+    caption_path = files.join(layout.text_dir, example_id + ".txt")
     yield from common.captioned_items(caption_path, make_record)
 
 
@@ -364,7 +364,7 @@ def load_cub(
   class_split, rule = None, "official: train_test_split.txt"
   class_list = None
   if split == CLASS_DISJOINT:
-    reed_dirs = [data_dir, layout.root, os.path.dirname(layout.text_dir)]
+    reed_dirs = [data_dir, layout.root, files.split(layout.text_dir)[0]]
     class_list = (
       (test_classes_file, common.TEST)
       if test_classes_file

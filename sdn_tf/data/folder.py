@@ -25,6 +25,7 @@ from typing import Tuple
 
 from sdn_tf.data import loader_common as common
 from sdn_tf.data.captioned_image import CaptionedImage
+from sdn_tf.utils import files
 
 NAME = "folder"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -39,17 +40,19 @@ def is_test(relpath: str, test_fraction: float) -> bool:
 def find_images(data_dir: str) -> List[str]:
   """Relative paths ("/"-separated) of the images under `data_dir`, sorted."""
   found = []
-  for dirpath, dirnames, filenames in os.walk(data_dir):
-    # Pruning in place stops os.walk from entering hidden folders
+  prefix = data_dir.rstrip("/")
+  for dirpath, dirnames, filenames in files.walk(data_dir):
+    # Pruning in place stops the walk from entering hidden folders
     # (.ipynb_checkpoints, .git, ...).
     dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    # Cut, not os.path.relpath: that would mangle a URL's "//".
+    folder = dirpath[len(prefix) :].replace(os.sep, "/").strip("/")
     for name in filenames:
       if (
         not name.startswith(".")
         and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
       ):
-        relpath = os.path.relpath(os.path.join(dirpath, name), data_dir)
-        found.append(relpath.replace(os.sep, "/"))
+        found.append(f"{folder}/{name}" if folder else name)
   return sorted(found)
 
 
@@ -68,7 +71,7 @@ def _iter_items(
   labels = {key: i for i, key in enumerate(classes)}
   for relpath in relpaths:
     label = labels[class_key(relpath)]
-    image_path = os.path.join(data_dir, *relpath.split("/"))
+    image_path = files.join(data_dir, *relpath.split("/"))
     split = common.TEST if is_test(relpath, test_fraction) else common.TRAIN
 
     def make_record(

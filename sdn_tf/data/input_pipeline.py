@@ -30,8 +30,6 @@ stateless functions of (base seed, position in the stream), so parallelism
 can reorder but never change them.
 """
 
-import json
-import os
 import random
 from typing import Dict
 from typing import List
@@ -41,6 +39,7 @@ import tensorflow as tf
 
 from sdn_tf.data.records import checked_reader
 from sdn_tf.data.records import schema
+from sdn_tf.utils import files
 
 # Memory a training pipeline's shuffle buffer may hold (uint8 images).
 SHUFFLE_BUFFER_BYTES = 512 * 2**20
@@ -56,14 +55,13 @@ def read_metadata(data_dir: str) -> Dict:
   Raises:
     FileNotFoundError: naming the missing file.
   """
-  path = os.path.join(data_dir, schema.METADATA_FILE)
-  if not tf.io.gfile.exists(path):
+  path = files.join(data_dir, schema.METADATA_FILE)
+  if not files.exists(path):
     raise FileNotFoundError(
       f"no {schema.METADATA_FILE} in {data_dir}: is it a data dir "
       f"prepared by tools/prepare_dataset.py?"
     )
-  with tf.io.gfile.GFile(path, "r") as f:
-    return json.load(f)
+  return files.read_json(path)
 
 
 def shard_files(data_dir: str, split: str) -> List[str]:
@@ -72,27 +70,27 @@ def shard_files(data_dir: str, split: str) -> List[str]:
   Raises:
     FileNotFoundError: naming the directory and the expected pattern.
   """
-  pattern = os.path.join(data_dir, schema.shard_pattern(split))
-  files = sorted(tf.io.gfile.glob(pattern))
-  if not files:
+  pattern = files.join(data_dir, schema.shard_pattern(split))
+  shards = sorted(tf.io.gfile.glob(pattern))
+  if not shards:
     raise FileNotFoundError(
       f"no TFRecord shards for split {split!r} in {data_dir}: expected "
       f"files matching {schema.shard_pattern(split)}"
     )
-  return files
+  return shards
 
 
-def probe_embedding_dim(files: List[str]) -> Optional[int]:
+def probe_embedding_dim(shards: List[str]) -> Optional[int]:
   """Embedding size D of the first record, or None without embeddings.
 
   Every record of a prepared data set has embeddings or none has, so the
   first one decides the output structure (a static [B, D] shape).
   """
   first = next(
-    (s for path in files for s in checked_reader.read_shard(path)), None
+    (s for path in shards for s in checked_reader.read_shard(path)), None
   )
   if first is None:
-    raise ValueError(f"the shards hold no readable records: {files}")
+    raise ValueError(f"the shards hold no readable records: {shards}")
   features = tf.train.Example.FromString(first).features
   embeddings = features.feature[schema.EMBEDDINGS].float_list.value
   num_captions = len(features.feature[schema.CAPTIONS].bytes_list.value)
@@ -100,7 +98,7 @@ def probe_embedding_dim(files: List[str]) -> Optional[int]:
     return None
   if num_captions == 0 or len(embeddings) % num_captions:
     raise ValueError(
-      f"{files[0]}: {len(embeddings)} embedding values do "
+      f"{shards[0]}: {len(embeddings)} embedding values do "
       f"not split over {num_captions} captions"
     )
   return len(embeddings) // num_captions
@@ -160,14 +158,14 @@ def make_dataset(
   Returns:
     A `tf.data.Dataset` of dicts, see the module docstring.
   """
-  files = shard_files(data_dir, split)
-  embedding_dim = probe_embedding_dim(files)
+  shards = shard_files(data_dir, split)
+  embedding_dim = probe_embedding_dim(shards)
   batch_size = global_batch_size
   if input_context is not None:
     batch_size = input_context.get_per_replica_batch_size(global_batch_size)
   base_seed = _base_seed(seed, deterministic)
 
-  dataset = _read_records(files, training, base_seed, input_context)
+  dataset = _read_records(shards, training, base_seed, input_context)
   dataset = dataset.map(
     lambda s: _decode_example(s, image_size, embedding_dim, crop_to_box),
     num_parallel_calls=tf.data.AUTOTUNE,
@@ -251,7 +249,7 @@ def _base_seed(seed: Optional[int], deterministic: bool) -> int:
 
 
 def _read_records(
-  files: List[str],
+  shards: List[str],
   training: bool,
   base_seed: int,
   input_context: Optional[tf.distribute.InputContext],
@@ -259,19 +257,19 @@ def _read_records(
   """Serialized records of this pipeline's share of the shards."""
   num_pipelines = input_context.num_input_pipelines if input_context else 1
   pipeline_id = input_context.input_pipeline_id if input_context else 0
-  shard_by_file = len(files) >= num_pipelines
+  shard_by_file = len(shards) >= num_pipelines
   if shard_by_file:
-    files = files[pipeline_id::num_pipelines]
+    shards = shards[pipeline_id::num_pipelines]
   dataset = tf.data.Dataset.from_tensor_slices(
-    checked_reader.usable_shards(files)
+    checked_reader.usable_shards(shards)
   )
   if training:
     dataset = dataset.shuffle(
-      len(files), seed=base_seed, reshuffle_each_iteration=True
+      len(shards), seed=base_seed, reshuffle_each_iteration=True
     )
   dataset = dataset.interleave(
     tf.data.TFRecordDataset,
-    cycle_length=min(len(files), 8),
+    cycle_length=min(len(shards), 8),
     num_parallel_calls=tf.data.AUTOTUNE,
   )
   if not shard_by_file:

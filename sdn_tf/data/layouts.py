@@ -21,6 +21,7 @@ from sdn_tf.data import loader_common as common
 from sdn_tf.data import oxford102
 from sdn_tf.data import shapes_loader
 from sdn_tf.data import stackgan
+from sdn_tf.utils import files
 
 Loader = Callable[..., common.DatasetSource]
 
@@ -103,7 +104,7 @@ def load_dataset(name: str, data_dir: str, **options) -> common.DatasetSource:
 
 def _with_hint(message: str, name: str, data_dir: str) -> str:
   """Adds "it looks like --dataset=X" when another layout matches."""
-  if not os.path.isdir(data_dir):
+  if not files.isdir(data_dir):
     return message
   detected = detect_layout(data_dir)
   if detected and detected != name:
@@ -136,7 +137,7 @@ def detect_layout(data_dir: str) -> Optional[str]:
   """
 
   def has(*parts):
-    return os.path.exists(os.path.join(data_dir, *parts))
+    return files.exists(files.join(data_dir, *parts))
 
   if has("train", stackgan.FILENAMES) and has("test", stackgan.FILENAMES):
     return stackgan.NAME
@@ -157,7 +158,7 @@ def detect_layout(data_dir: str) -> Optional[str]:
 def _has_captioned_image(data_dir: str) -> bool:
   """Whether a few directory entries include an image with a .txt beside it."""
   seen = 0
-  for dirpath, dirnames, filenames in os.walk(data_dir):
+  for dirpath, dirnames, filenames in files.walk(data_dir):
     dirnames[:] = [d for d in dirnames if not d.startswith(".")]
     names = set(filenames)
     for name in filenames:

@@ -13,7 +13,7 @@ exposes every loader and writer option under the same name.
 
 import dataclasses
 import hashlib
-import os
+import io
 from typing import Callable
 from typing import Dict
 from typing import Iterable
@@ -25,6 +25,7 @@ from typing import Tuple
 from typing import Union
 
 from sdn_tf.data.captioned_image import CaptionedImage
+from sdn_tf.utils import files
 from sdn_tf.utils.errors import UsageError
 
 TRAIN = "train"
@@ -140,16 +141,16 @@ def require_dir(data_dir: str) -> str:
   """Returns `data_dir` made absolute; raises LayoutError if it is no dir."""
   if not data_dir:
     raise LayoutError("--data_dir is empty: give the folder holding the data")
-  path = os.path.abspath(os.path.expanduser(data_dir))
-  if not os.path.exists(path):
+  path = files.absolute(data_dir)
+  if not files.exists(path):
     raise LayoutError(f"--data_dir={data_dir} does not exist")
-  if not os.path.isdir(path):
+  if not files.isdir(path):
     raise LayoutError(f"--data_dir={data_dir} is a file, not a folder")
   return path
 
 
 def first_existing(
-  paths: Iterable[str], check: Callable[[str], bool] = os.path.exists
+  paths: Iterable[str], check: Callable[[str], bool] = files.exists
 ) -> Optional[str]:
   """The first of `paths` passing `check`, or None."""
   for path in paths:
@@ -171,8 +172,7 @@ def read_captions(path: str) -> Tuple[Tuple[str, ...], List[DataIssue]]:
     because losing an accent is better than losing the image.
   """
   try:
-    with open(path, "rb") as f:
-      raw = f.read()
+    raw = files.read_bytes(path)
   except FileNotFoundError:
     return (), [DataIssue(MISSING_CAPTION_FILE, path)]
   except OSError as e:
@@ -211,11 +211,16 @@ def captioned_items(
     yield make_record(captions)
 
 
+def read_lines(path: str, errors: str = "replace") -> io.StringIO:
+  """The lines of UTF-8 text file `path` (a URL too), split as open()
+  splits them: at CR LF, LF or CR; `errors` as for open()."""
+  return io.StringIO(files.read_text(path, errors=errors), newline=None)
+
+
 def read_class_list(path: str) -> List[str]:
   """Reads a class list file (one class name per non-empty line)."""
   try:
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
-      names = [line.strip() for line in f if line.strip()]
+    names = [line.strip() for line in read_lines(path) if line.strip()]
   except OSError as e:
     raise LayoutError(
       f"cannot read class list {path}: {e.strerror or e}"
@@ -238,7 +243,7 @@ def find_class_list(dirs: Iterable[str]) -> Optional[Tuple[str, str]]:
   """
   dirs = list(dict.fromkeys(dirs))
   for name, split in CLASS_LIST_FILES:
-    path = first_existing((os.path.join(d, name) for d in dirs), os.path.isfile)
+    path = first_existing((files.join(d, name) for d in dirs), files.isfile)
     if path:
       return path, split
   return None

@@ -31,6 +31,7 @@ from typing import Tuple
 
 from sdn_tf.data import loader_common as common
 from sdn_tf.data.captioned_image import CaptionedImage
+from sdn_tf.utils import files
 
 NAME = "oxford102"
 IMAGES_DIR = "jpg"
@@ -50,15 +51,15 @@ def class_dir_name(line: str) -> str:
 
 def _find_dirs(data_dir: str) -> Tuple[str, str]:
   """Returns (images dir, captions dir) or raises LayoutError."""
-  images_dir = os.path.join(data_dir, IMAGES_DIR)
+  images_dir = files.join(data_dir, IMAGES_DIR)
   text_dir = common.first_existing(
     [
-      os.path.join(data_dir, TEXT_DIR),
-      os.path.join(data_dir, REED_DIR, TEXT_DIR),
+      files.join(data_dir, TEXT_DIR),
+      files.join(data_dir, REED_DIR, TEXT_DIR),
     ],
-    os.path.isdir,
+    files.isdir,
   )
-  if not os.path.isdir(images_dir) or text_dir is None:
+  if not files.isdir(images_dir) or text_dir is None:
     raise common.LayoutError(
       f"--data_dir={data_dir} does not look like Oxford-102 flowers: "
       f"expected {IMAGES_DIR}/ and {TEXT_DIR}/class_XXXXX/ (or "
@@ -71,8 +72,8 @@ def _list_classes(text_dir: str) -> List[str]:
   """The class folders (class_XXXXX) of the captions dir, sorted."""
   classes = sorted(
     name
-    for name in os.listdir(text_dir)
-    if _CLASS_DIR.match(name) and os.path.isdir(os.path.join(text_dir, name))
+    for name in files.listdir(text_dir)
+    if _CLASS_DIR.match(name) and files.isdir(files.join(text_dir, name))
   )
   if not classes:
     raise common.LayoutError(
@@ -85,7 +86,7 @@ def _index_captions(text_dir: str, classes: List[str]) -> Dict[str, str]:
   """Maps an image stem (image_XXXXX) to its class folder."""
   index = {}
   for class_dir in classes:
-    for name in sorted(os.listdir(os.path.join(text_dir, class_dir))):
+    for name in files.listdir(files.join(text_dir, class_dir)):
       stem, ext = os.path.splitext(name)
       if ext != ".txt":
         continue  # Reed's folders also hold .h5 features.
@@ -102,7 +103,7 @@ def _list_images(images_dir: str) -> List[str]:
   """Image stems in the images dir."""
   return [
     os.path.splitext(name)[0]
-    for name in os.listdir(images_dir)
+    for name in files.listdir(images_dir)
     if name.lower().endswith(".jpg")
   ]
 
@@ -145,7 +146,7 @@ def _iter_items(
   """Yields records in image name order, then issues for uncaptioned ones."""
   labels = {name: i for i, name in enumerate(classes)}
   for stem in sorted(set(caption_index) | set(image_stems)):
-    image_path = os.path.join(images_dir, stem + ".jpg")
+    image_path = files.join(images_dir, stem + ".jpg")
     class_dir = caption_index.get(stem)
     if class_dir is None:
       yield common.DataIssue(
@@ -168,7 +169,7 @@ def _iter_items(
       )
 
     yield from common.captioned_items(
-      os.path.join(text_dir, class_dir, stem + ".txt"), make_record
+      files.join(text_dir, class_dir, stem + ".txt"), make_record
     )
 
 
@@ -197,7 +198,7 @@ def load_oxford102(
   class_list = (
     (test_classes_file, common.TEST)
     if test_classes_file
-    else common.find_class_list([data_dir, os.path.dirname(text_dir)])
+    else common.find_class_list([data_dir, files.split(text_dir)[0]])
   )
   splits, rule = _class_splits(classes, class_list)
   return common.DatasetSource(

@@ -6,8 +6,6 @@ TFRecords; for the other layouts it converts `--raw_data_dir` (the data
 the user downloaded) once, on first use.
 """
 
-import json
-import os
 from typing import Optional
 
 from absl import logging
@@ -17,18 +15,18 @@ from sdn_tf.data import layouts
 from sdn_tf.data import shapes
 from sdn_tf.data.records import schema
 from sdn_tf.data.records import writer as records_writer
+from sdn_tf.utils import files
 from sdn_tf.utils import progress as progress_lib
 from sdn_tf.utils import recorded_settings
 
 
 def prepared_format(data_dir: str) -> Optional[int]:
   """The format version of the prepared data in `data_dir`, None if none."""
-  path = os.path.join(data_dir, schema.METADATA_FILE)
-  if not os.path.isfile(path):
+  path = files.join(data_dir, schema.METADATA_FILE)
+  if not files.isfile(path):
     return None
   try:
-    with open(path, encoding="utf-8") as f:
-      return int(json.load(f).get("format_version", 1))
+    return int(files.read_json(path).get("format_version", 1))
   except (ValueError, TypeError, AttributeError):
     return 0  # unreadable: prepare again
 
@@ -119,8 +117,7 @@ def _recorded_settings(data_dir: str) -> dict:
   were recorded, or by tools/prepare_dataset.py, name only its layout and
   split rule; shapes made that way are then generated again."""
   try:
-    with open(os.path.join(data_dir, schema.METADATA_FILE)) as f:
-      metadata = json.load(f)
+    metadata = files.read_json(files.join(data_dir, schema.METADATA_FILE))
     if metadata.get("settings"):
       return metadata["settings"]
     recorded = {"dataset": metadata.get("dataset")}

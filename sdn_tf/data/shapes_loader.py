@@ -21,6 +21,7 @@ from sdn_tf.data import cub
 from sdn_tf.data import loader_common as common
 from sdn_tf.data import shapes
 from sdn_tf.data.captioned_image import CaptionedImage
+from sdn_tf.utils import files
 
 NAME = "shapes"
 ATTRIBUTES_FILE = "attributes.jsonl"
@@ -31,26 +32,26 @@ _Annotations = Tuple[Tuple[int, ...], Tuple[str, ...]]
 def read_attributes(root: str) -> Dict[str, "_Annotations"]:
   """{example id: (attribute indices, paraphrases)} from
   `root`/attributes.jsonl."""
-  path = os.path.join(root, ATTRIBUTES_FILE)
-  if not os.path.isfile(path):
+  path = files.join(root, ATTRIBUTES_FILE)
+  if not files.isfile(path):
     raise common.LayoutError(f"{path}: missing (regenerate the shapes data)")
   table = {}
-  with open(path, encoding="utf-8") as f:
-    for line_number, line in enumerate(f, start=1):
-      try:
-        row = json.loads(line)
-        indices = tuple(
-          values.index(row[name])
-          for name, values in shapes.ATTRIBUTE_VALUES.items()
-        )
-        table[os.path.splitext(row["path"])[0]] = (
-          indices,
-          tuple(row.get("paraphrases", ())),
-        )
-      except (ValueError, KeyError) as e:
-        raise common.LayoutError(
-          f"{path}:{line_number}: not a shapes attribute record ({e})"
-        ) from e
+  lines = common.read_lines(path, errors="strict")
+  for line_number, line in enumerate(lines, start=1):
+    try:
+      row = json.loads(line)
+      indices = tuple(
+        values.index(row[name])
+        for name, values in shapes.ATTRIBUTE_VALUES.items()
+      )
+      table[os.path.splitext(row["path"])[0]] = (
+        indices,
+        tuple(row.get("paraphrases", ())),
+      )
+    except (ValueError, KeyError) as e:
+      raise common.LayoutError(
+        f"{path}:{line_number}: not a shapes attribute record ({e})"
+      ) from e
   return table
 
 

@@ -28,6 +28,7 @@ warning counted.
 """
 
 import dataclasses
+import io
 import os
 import pickle
 from typing import Callable
@@ -43,6 +44,7 @@ import numpy as np
 from sdn_tf.data import cub
 from sdn_tf.data import loader_common as common
 from sdn_tf.data.captioned_image import CaptionedImage
+from sdn_tf.utils import files
 
 NAME = "stackgan"
 FILENAMES = "filenames.pickle"
@@ -55,18 +57,16 @@ _PROBE_NAMES = 20
 _IMAGE_RULES: Tuple[Tuple[str, Callable[[str, str], str]], ...] = (
   (
     "CUB_200_2011/images/<name>.jpg",
-    lambda root, name: os.path.join(root, cub.CUB_DIR, "images", name + ".jpg"),
+    lambda root, name: files.join(root, cub.CUB_DIR, "images", name + ".jpg"),
   ),
   (
     "images/<name>.jpg",
-    lambda root, name: os.path.join(root, "images", name + ".jpg"),
+    lambda root, name: files.join(root, "images", name + ".jpg"),
   ),
-  ("<name>.jpg", lambda root, name: os.path.join(root, name + ".jpg")),
+  ("<name>.jpg", lambda root, name: files.join(root, name + ".jpg")),
   (
     "jpg/<basename>.jpg",
-    lambda root, name: os.path.join(
-      root, "jpg", os.path.basename(name) + ".jpg"
-    ),
+    lambda root, name: files.join(root, "jpg", os.path.basename(name) + ".jpg"),
   ),
 )
 
@@ -84,10 +84,10 @@ class SplitPickles:
 def _load_pickle(path: str):
   """Loads a Python 2 pickle; LayoutError if it cannot be read."""
   try:
-    with open(path, "rb") as f:
-      # Python 2 str objects are bytes; latin1 maps them 1:1 to code points,
-      # which is also how numpy arrays pickled by Python 2 must be read.
-      return pickle.load(f, encoding="latin1")
+    data = files.read_bytes(path)
+    # Python 2 str objects are bytes; latin1 maps them 1:1 to code points,
+    # which is also how numpy arrays pickled by Python 2 must be read.
+    return pickle.load(io.BytesIO(data), encoding="latin1")
   except FileNotFoundError:
     raise common.LayoutError(f"{path} is missing") from None
   except (
@@ -110,19 +110,19 @@ def _as_name(value) -> str:
 
 def _read_split(data_dir: str, split: str) -> SplitPickles:
   """Reads and checks one split's pickles."""
-  split_dir = os.path.join(data_dir, split)
+  split_dir = files.join(data_dir, split)
   filenames = [
-    _as_name(v) for v in _load_pickle(os.path.join(split_dir, FILENAMES))
+    _as_name(v) for v in _load_pickle(files.join(split_dir, FILENAMES))
   ]
-  class_path = os.path.join(split_dir, CLASS_INFO)
+  class_path = files.join(split_dir, CLASS_INFO)
   try:
     class_ids = [int(v) for v in np.asarray(_load_pickle(class_path)).ravel()]
   except (TypeError, ValueError):
     raise common.LayoutError(f"{class_path} does not hold class ids") from None
   _check_length(class_path, len(class_ids), len(filenames))
   embeddings = None
-  embeddings_path = os.path.join(split_dir, EMBEDDINGS)
-  if os.path.isfile(embeddings_path):
+  embeddings_path = files.join(split_dir, EMBEDDINGS)
+  if files.isfile(embeddings_path):
     embeddings = _as_embeddings(_load_pickle(embeddings_path), embeddings_path)
     _check_length(embeddings_path, len(embeddings), len(filenames))
   return SplitPickles(split, filenames, class_ids, embeddings)
@@ -156,7 +156,7 @@ def _check_length(path: str, length: int, expected: int) -> None:
 def _check_layout(data_dir: str) -> None:
   """Raises LayoutError unless both splits' filenames.pickle exist."""
   if not all(
-    os.path.isfile(os.path.join(data_dir, s, FILENAMES))
+    files.isfile(files.join(data_dir, s, FILENAMES))
     for s in common.SOURCE_SPLITS
   ):
     raise common.LayoutError(
@@ -172,7 +172,7 @@ def _find_image_rule(
   """The first image rule under which one of the leading names exists."""
   probe = list(names[:_PROBE_NAMES])
   for _, rule in _IMAGE_RULES:
-    if any(os.path.isfile(rule(data_dir, name)) for name in probe):
+    if any(files.isfile(rule(data_dir, name)) for name in probe):
       return rule
   example = probe[0] if probe else "<name>"
   expected = ", ".join(d for d, _ in _IMAGE_RULES)
@@ -184,7 +184,7 @@ def _find_image_rule(
 
 def _find_text_dir(data_dir: str) -> str:
   text_dir = common.first_existing(
-    (os.path.join(data_dir, d) for d in TEXT_DIRS), os.path.isdir
+    (files.join(data_dir, d) for d in TEXT_DIRS), files.isdir
   )
   if text_dir is None:
     raise common.LayoutError(
@@ -196,11 +196,11 @@ def _find_text_dir(data_dir: str) -> str:
 
 def caption_path(text_dir: str, name: str, class_id: int) -> str:
   """The caption file of `name`, by birds' rule or else flowers' rule."""
-  direct = os.path.join(text_dir, name + ".txt")
-  by_class = os.path.join(
+  direct = files.join(text_dir, name + ".txt")
+  by_class = files.join(
     text_dir, f"class_{class_id:05d}", os.path.basename(name) + ".txt"
   )
-  return common.first_existing([direct, by_class], os.path.isfile) or direct
+  return common.first_existing([direct, by_class], files.isfile) or direct
 
 
 def _class_names(
@@ -311,7 +311,7 @@ def load_stackgan(data_dir: str) -> common.DatasetSource:
   class_ids = sorted({c for p in splits for c in p.class_ids})
   labels = {c: i for i, c in enumerate(class_ids)}
   class_names = _class_names(splits, class_ids)
-  boxes = cub.read_boxes_by_path(os.path.join(data_dir, cub.CUB_DIR))
+  boxes = cub.read_boxes_by_path(files.join(data_dir, cub.CUB_DIR))
   return common.DatasetSource(
     name=NAME,
     data_dir=data_dir,

@@ -17,7 +17,6 @@ not trusted.
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from typing import Callable
 from typing import Dict
@@ -28,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from sdn_tf.data import input_pipeline
+from sdn_tf.utils import files
 from sdn_tf.utils import progress
 
 TRUST_THRESHOLD = 0.98
@@ -125,7 +125,7 @@ def cache_dir(data_dir: str, settings: EvaluatorSettings) -> str:
   key = hashlib.sha256(
     json.dumps(identity, sort_keys=True).encode()
   ).hexdigest()
-  return os.path.join(data_dir, "evaluator", key[:16])
+  return files.join(data_dir, "evaluator", key[:16])
 
 
 def _dataset(data_dir: str, split: str, settings, training: bool):
@@ -174,13 +174,12 @@ def load_or_train(
     )
   heads = {name: len(values) for name, values in attributes.items()}
   folder = cache_dir(data_dir, settings)
-  weights_path = os.path.join(folder, WEIGHTS_NAME)
-  report_path = os.path.join(folder, REPORT_NAME)
+  weights_path = files.join(folder, WEIGHTS_NAME)
+  report_path = files.join(folder, REPORT_NAME)
   model = build_evaluator(settings.image_size, heads)
-  if os.path.exists(weights_path) and os.path.exists(report_path):
+  if files.exists(weights_path) and files.exists(report_path):
     model.load_weights(weights_path)
-    with open(report_path) as f:
-      report = json.load(f)
+    report = files.read_json(report_path)
     log(f"Reusing the evaluator network in {folder}")
     return Evaluator(model, attributes, report)
 
@@ -194,13 +193,11 @@ def load_or_train(
     "train_seconds": round(time.time() - start, 1),
     "test_accuracy": accuracy_on(evaluator, data_dir, "test", settings),
   }
-  os.makedirs(folder, exist_ok=True)
+  files.makedirs(folder)
   partial = weights_path.replace(".weights.h5", ".partial.weights.h5")
-  model.save_weights(partial)
-  with open(report_path + ".partial", "w") as f:
-    json.dump(evaluator.report, f, indent=2)
-  os.replace(report_path + ".partial", report_path)
-  os.replace(partial, weights_path)
+  model.save_weights(partial)  # Keras writes URLs through tf.io.gfile
+  files.write_atomically(report_path, json.dumps(evaluator.report, indent=2))
+  files.replace(partial, weights_path)
   log(
     "Evaluator network trained in %s; its accuracy on real test images: %s"
     % (

@@ -16,7 +16,7 @@ NFKC_Casefold, Python `str.casefold`, which differ on rare characters).
 """
 
 import collections
-import os
+import io
 from typing import Iterable
 from typing import List
 from typing import Optional
@@ -24,6 +24,7 @@ from typing import Sequence
 import unicodedata
 
 from sdn_tf.text import TOKENIZER_MODES
+from sdn_tf.utils import files
 
 PAD_TOKEN = "<pad>"
 PAD_ID = 0
@@ -219,9 +220,7 @@ def check_vocabulary(tokens: Sequence[str], source: str = "vocabulary"):
 def write_vocabulary(path: str, tokens: Sequence[str]) -> None:
   """Writes one token per line, UTF-8, in id order."""
   check_vocabulary(tokens, f"vocabulary for {path}")
-  with open(path, "w", encoding="utf-8", newline="\n") as f:
-    for token in tokens:
-      f.write(token + "\n")
+  files.write(path, "".join(token + "\n" for token in tokens))
 
 
 def read_vocabulary(path: str) -> List[str]:
@@ -237,11 +236,12 @@ def read_vocabulary(path: str) -> List[str]:
     FileNotFoundError: the file does not exist.
     ValueError: the file is empty or breaks the id convention.
   """
-  if not os.path.isfile(path):
+  if not files.isfile(path):
     raise FileNotFoundError(f"vocabulary file not found: {path}")
-  with open(path, "r", encoding="utf-8", newline="\n") as f:
-    # Only the newline is stripped: in char mode " " is a real token.
-    tokens = [line[:-1] if line.endswith("\n") else line for line in f]
+  # Lines end at "\n" only (StringIO's default, as open(newline="\n")), and
+  # only the newline is stripped: in char mode " " is a real token.
+  lines = io.StringIO(files.read_text(path))
+  tokens = [line[:-1] if line.endswith("\n") else line for line in lines]
   if not tokens:
     raise ValueError(f"vocabulary file is empty: {path}")
   check_vocabulary(tokens, f"vocabulary file {path}")

@@ -75,6 +75,8 @@ def split(path: str) -> Tuple[str, str]:
   head, _, tail = path.rpartition("/")
   if head.endswith(":/"):  # gs://bucket -> ('gs://', 'bucket')
     head += "/"
+  elif not head and path.startswith("/"):  # /data -> ('/', 'data')
+    head = "/"
   return head, tail
 
 
@@ -141,6 +143,22 @@ def read_text(path: str, errors: str = "strict") -> str:
 
 def read_json(path: str):
   return json.loads(read_bytes(path))
+
+
+def write(path: str, data: Union[str, bytes]) -> None:
+  """Writes `data` (text as UTF-8) to `path`, not atomically and without
+  fsync: for the many files of a tree that a file written last vouches for.
+  A local path is written without loading TensorFlow, so that worker
+  processes writing them start fast."""
+  if isinstance(data, str):
+    data = data.encode("utf-8")
+  if is_local(path):
+    with open(_local(path), "wb") as f:
+      f.write(data)
+    return
+  with _as_os_errors(path):
+    with _gfile().GFile(path, "wb") as f:
+      f.write(data)
 
 
 def write_atomically(path: str, data: Union[str, bytes]) -> None:

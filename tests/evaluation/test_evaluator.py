@@ -3,6 +3,7 @@ cached, and refused for records without attributes."""
 
 import json
 import os
+import uuid
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from sdn_tf import config as config_lib
 from sdn_tf.data import preparation
 from sdn_tf.evaluation import evaluator as evaluator_lib
 from sdn_tf.evaluation import inception
+from sdn_tf.utils import files
 
 R = 32
 
@@ -62,6 +64,33 @@ def test_trains_reports_and_is_reused(data_dir):
   # Other settings, another cache entry.
   other = evaluator_lib.EvaluatorSettings(R, steps=21, batch_size=16)
   assert evaluator_lib.cache_dir(data_dir, other) != folder
+
+
+def test_cache_under_a_url_data_dir(tmp_path, monkeypatch):
+  # ram:// is TensorFlow's in-process file system, reached as gs:// is.
+  monkeypatch.chdir(tmp_path)
+  root = f"ram://{uuid.uuid4().hex}"
+  config = config_lib.Config(
+    dataset="shapes",
+    raw_data_dir=f"{root}/raw",
+    data_dir=f"{root}/records",
+    shapes_num_train=40,
+    shapes_num_test=32,
+    image_size=R,
+  )
+  data_dir = preparation.ensure_prepared(config)
+  settings = evaluator_lib.EvaluatorSettings(R, steps=2, batch_size=8)
+  messages = []
+  trained = evaluator_lib.load_or_train(data_dir, settings, messages.append)
+  folder = evaluator_lib.cache_dir(data_dir, settings)
+  assert folder.startswith(root)
+  assert sorted(files.listdir(folder)) == sorted(
+    [evaluator_lib.REPORT_NAME, evaluator_lib.WEIGHTS_NAME]
+  )
+  reused = evaluator_lib.load_or_train(data_dir, settings, messages.append)
+  assert "Reusing" in messages[-1]
+  assert reused.report == trained.report
+  assert not os.path.exists(tmp_path / "ram:")  # nothing went local
 
 
 def test_records_without_attributes_are_refused(data_dir, tmp_path):

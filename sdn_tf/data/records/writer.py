@@ -5,7 +5,8 @@ split, `vocab.txt` built from the *training* captions only, and
 `metadata.json`. Everything is written into a hidden sibling directory
 (`.<name>.partial-<pid>`) that is renamed to the output directory only once
 complete, so an interrupted run never leaves something that looks like a
-finished data set.
+finished data set. A URL (gs://) has no directory rename: the files are
+copied there with metadata.json, which readers wait for, last.
 
 Bad data is decided here, not in the loaders: an image that cannot be read
 or decoded by PIL, a missing or empty caption file, or a repeated example id
@@ -16,12 +17,11 @@ are JPEG or PNG; other formats (WebP, BMP, GIF, ...) are re-encoded to PNG
 so that the input pipeline only ever sees JPEG or PNG.
 """
 
+import contextlib
 import dataclasses
 import datetime
-import json
 import logging
 import os
-import shutil
 import time
 from typing import Callable
 from typing import Dict
@@ -36,6 +36,7 @@ from sdn_tf.data.records import images as images_lib
 from sdn_tf.data.records import schema
 from sdn_tf.data.records import tallies
 from sdn_tf.text import vocab as vocab_lib
+from sdn_tf.utils import files
 from sdn_tf.utils import progress as progress_lib
 
 # 2: a validation split and per-image attributes.
@@ -154,7 +155,7 @@ class _ShardWriter:
   def _open(self) -> None:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-    path = os.path.join(
+    path = files.join(
       self._directory, f"{self._split}-{len(self._paths):05d}.partial"
     )
     self._writers.append(tf.io.TFRecordWriter(path))
@@ -193,7 +194,7 @@ class _ShardWriter:
     names = []
     for i, path in enumerate(self._paths):
       name = schema.shard_name(self._split, i, len(self._paths))
-      os.replace(path, os.path.join(self._directory, name))
+      files.replace(path, files.join(self._directory, name))
       names.append(name)
     return names
 
@@ -215,11 +216,11 @@ def _check_record(record: CaptionedImage, num_classes: int) -> None:
 
 def _check_out_dir(out_dir: str, overwrite: bool) -> None:
   """Raises DatasetError unless the output dir may be (re)placed."""
-  out_dir = os.path.abspath(out_dir)
-  if os.path.exists(out_dir):
-    if not os.path.isdir(out_dir):
+  out_dir = files.absolute(out_dir)
+  if files.exists(out_dir):
+    if not files.isdir(out_dir):
       raise common.DatasetError(f"--out_dir={out_dir} is a file")
-    if os.listdir(out_dir) and not overwrite:
+    if files.listdir(out_dir) and not overwrite:
       raise common.DatasetError(
         f"--out_dir={out_dir} already exists and is not empty (pass "
         f"--overwrite to replace it)"
@@ -228,13 +229,13 @@ def _check_out_dir(out_dir: str, overwrite: bool) -> None:
 
 def _make_tmp_dir(out_dir: str) -> str:
   """Creates the hidden sibling dir the data set is written into."""
-  out_dir = os.path.abspath(out_dir)
-  parent, base = os.path.split(out_dir)
+  out_dir = files.absolute(out_dir)
+  parent, base = files.split(out_dir)
   try:
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = os.path.join(parent, f".{base}.partial-{os.getpid()}")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    os.makedirs(tmp_dir)
+    files.makedirs(parent)
+    tmp_dir = files.join(parent, f".{base}.partial-{os.getpid()}")
+    _remove_tree(tmp_dir)
+    files.makedirs(tmp_dir)
   except OSError as e:
     raise common.DatasetError(
       f"--out_dir={out_dir} cannot be created: {e.strerror or e}"
@@ -242,16 +243,30 @@ def _make_tmp_dir(out_dir: str) -> str:
   return tmp_dir
 
 
+def _remove_tree(path: str) -> None:
+  with contextlib.suppress(OSError):  # as shutil's ignore_errors=True
+    files.rmtree(path)
+
+
 def _publish(tmp_dir: str, out_dir: str) -> None:
-  """Moves the finished temporary dir into place, replacing any old one."""
-  out_dir = os.path.abspath(out_dir)
+  """Moves the finished temporary dir into place, replacing any old one.
+
+  Locally two renames. A URL has no directory rename: the old data is
+  deleted first (metadata.json, by which readers know it is ready, before
+  the rest) and the new files are copied with metadata.json last.
+  """
+  out_dir = files.absolute(out_dir)
   old_dir = None
-  if os.path.isdir(out_dir):
-    old_dir = f"{tmp_dir}.old"
-    os.replace(out_dir, old_dir)
-  os.replace(tmp_dir, out_dir)
+  if files.isdir(out_dir):
+    if files.is_local(out_dir):
+      old_dir = f"{tmp_dir}.old"
+      files.move_dir(out_dir, old_dir)
+    else:
+      files.remove(files.join(out_dir, schema.METADATA_FILE))
+      files.rmtree(out_dir)
+  files.move_dir(tmp_dir, out_dir, last=[schema.METADATA_FILE])
   if old_dir:
-    shutil.rmtree(old_dir, ignore_errors=True)
+    _remove_tree(old_dir)
 
 
 def write_dataset(
@@ -348,7 +363,7 @@ def write_dataset(
     if not done:
       for writer in writers.values():
         writer.abort()
-      shutil.rmtree(tmp_dir, ignore_errors=True)
+      _remove_tree(tmp_dir)
 
 
 def _write_item(
@@ -457,18 +472,14 @@ def _finish(
     max_size=info.options.vocab_max_size,
     mode=VOCAB_MODE,
   )
-  vocab_lib.write_vocabulary(os.path.join(tmp_dir, schema.VOCAB_FILE), tokens)
+  vocab_lib.write_vocabulary(files.join(tmp_dir, schema.VOCAB_FILE), tokens)
   metadata = _metadata(
     num_examples, shard_files, tally, stats, info, len(tokens)
   )
-  with open(
-    os.path.join(tmp_dir, schema.METADATA_FILE), "w", encoding="utf-8"
-  ) as f:
-    json.dump(metadata, f, indent=2, ensure_ascii=False)
-    f.write("\n")
+  files.write_json(files.join(tmp_dir, schema.METADATA_FILE), metadata)
   _publish(tmp_dir, out_dir)
   return ConversionSummary(
-    out_dir=os.path.abspath(out_dir),
+    out_dir=files.absolute(out_dir),
     num_examples=num_examples,
     num_shards={s: len(f) for s, f in shard_files.items()},
     skipped=dict(tally.skipped),
