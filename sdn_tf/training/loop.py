@@ -17,8 +17,6 @@ checkpoint). Layout of a work dir:
 
 import hashlib
 import math
-import os
-import shutil
 import tempfile
 import threading
 import time
@@ -45,6 +43,7 @@ from sdn_tf.training import summaries
 from sdn_tf.training import teacher_pretraining
 from sdn_tf.training import text_pretraining
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils import files
 from sdn_tf.utils import progress
 from sdn_tf.utils.errors import UsageError
 
@@ -261,7 +260,10 @@ def run_stage(
         summaries.write_image_grid(
           writer, name, state.generator, eval_batch, config, state.global_step()
         )
-      if step % config.checkpoint_every == 0 or step == total_steps:
+      # The stage's last step is saved once, by the caller, with the stage
+      # marked done: saving one number twice rewrites a checkpoint in place,
+      # which ram:// (no truncation on rewrite) turns into a corrupt one.
+      if step % config.checkpoint_every == 0 and step != total_steps:
         manager.save(checkpoint_number=state.global_step())
       elif stop:
         manager.save(checkpoint_number=state.global_step())
@@ -380,7 +382,7 @@ def train_and_export(config: Config, workdir: str) -> Optional[str]:
   config = precision.resolve(config, strategy)
   keras.mixed_precision.set_global_policy(config.precision)
   chief = distribute.is_chief(strategy)
-  os.makedirs(workdir, exist_ok=True)
+  files.makedirs(workdir)
   # Workers of one multi-worker run share the chief's work dir.
   lock = run_control.hold_workdir_lock(workdir) if chief else None
   try:
@@ -428,7 +430,7 @@ def _train_and_export(
     ),
     lambda: (
       config.teacher_weights != "pretrain"
-      or os.path.exists(teacher_pretraining.cached_paths(workdir)[0])
+      or files.exists(teacher_pretraining.cached_paths(workdir)[0])
     ),
     "pretrain the teacher",
   )
@@ -447,7 +449,7 @@ def _train_and_export(
     ),
     lambda: (
       not config.text_pretrain_steps
-      or os.path.exists(text_pretraining.cached_paths(workdir)[0])
+      or files.exists(text_pretraining.cached_paths(workdir)[0])
     ),
     "pretrain the text encoder",
   )
@@ -526,7 +528,7 @@ def _train_and_export(
   logging.info("Student weights after training: %s", weights_digest(state))
   if not chief:
     # A non-chief's checkpoints only kept the collectives in step.
-    shutil.rmtree(manager.directory, ignore_errors=True)
+    files.rmtree(manager.directory)
 
   if not (config.export and chief):
     return None
