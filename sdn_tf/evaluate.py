@@ -22,7 +22,6 @@ Prints a table and one JSON line, and writes the JSON to --out.
 """
 
 import json
-import os
 import sys
 import time
 from typing import Dict
@@ -40,6 +39,7 @@ from sdn_tf.evaluation import evaluator as evaluator_lib
 from sdn_tf.evaluation import metrics
 from sdn_tf.evaluation import split_reader
 from sdn_tf.serving import loading
+from sdn_tf.utils import files
 from sdn_tf.utils import progress
 from sdn_tf.utils.errors import UsageError
 
@@ -112,12 +112,11 @@ def _draw(signature, captions: List[str], seeds: int) -> np.ndarray:
 
 
 def _read_captions_file(path: str) -> List[str]:
-  if not os.path.isfile(path):
+  if not files.isfile(path):
     raise UsageError(f"{path}: no such file", flag="captions_file")
-  with open(path, "rb") as f:
-    lines = [
-      line.decode("utf-8", "replace").strip() for line in f.read().splitlines()
-    ]
+  lines = [
+    line.strip() for line in files.read_text(path, "replace").splitlines()
+  ]
   captions = [line for line in lines if line]
   if not captions:
     raise UsageError(f"{path} holds no caption", flag="captions_file")
@@ -302,8 +301,7 @@ def main(argv):
   line = json.dumps(report, sort_keys=True)
   print(line)
   if _OUT.value:
-    with open(_OUT.value, "w") as f:
-      f.write(line + "\n")
+    files.write_atomically(_OUT.value, line + "\n")
   sys.stdout.flush()
 
 

@@ -12,7 +12,6 @@ tokenizer's vocabulary and the embedding size come from it. A relative
 `data_dir` is resolved against the current directory, as it was in training.
 """
 
-import os
 from typing import Optional
 
 from absl import app
@@ -21,6 +20,7 @@ from absl import logging
 
 from sdn_tf import cli
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils import files
 from sdn_tf.utils.errors import UsageError
 
 
@@ -36,7 +36,7 @@ def find_checkpoint(workdir: str, checkpoint: Optional[str] = None) -> str:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   if checkpoint:
-    if os.path.isdir(checkpoint):
+    if files.isdir(checkpoint):
       found = tf.train.latest_checkpoint(checkpoint)
       if not found:
         raise FileNotFoundError(f"--checkpoint: no checkpoint in {checkpoint}")

@@ -11,6 +11,7 @@ judged against the same captions, are printed first as the ceiling. The
 held-out (shape, colour) pairs are reported apart.
 """
 
+import io
 from typing import Dict
 from typing import List
 from typing import Sequence
@@ -57,7 +58,7 @@ def _test_records(raw_data_dir: str, num_images: int):
 def _read_image(record) -> np.ndarray:
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
-  with Image.open(record.image_path) as image:
+  with Image.open(io.BytesIO(record.read_image_bytes())) as image:
     return np.asarray(image.convert("RGB"))
 
 

@@ -11,7 +11,6 @@ seed + num_samples - 1 from the model's `generate` signature (a model
 trained without noise draws the same image for every seed).
 """
 
-import os
 from typing import List
 from typing import Sequence
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from sdn_tf import cli
 from sdn_tf.serving import loading
+from sdn_tf.utils import files
 from sdn_tf.utils import image_grid
 from sdn_tf.utils.errors import UsageError
 
@@ -73,11 +73,10 @@ def write_samples(
   if not out:
     raise UsageError("required", flag="out")
   grid = sample_grid(model_dir, captions, num_samples, seed)
-  folder = os.path.dirname(out)
+  folder = files.split(out)[0]
   if folder:
-    os.makedirs(folder, exist_ok=True)
-  with open(out, "wb") as f:
-    f.write(image_grid.to_png(grid))
+    files.makedirs(folder)
+  files.write_atomically(out, image_grid.to_png(grid))
   logging.info("Wrote %s (%d x %d)", out, grid.shape[1], grid.shape[0])
   return out
 

@@ -6,6 +6,7 @@ TFRecords; for the other layouts it converts `--raw_data_dir` (the data
 the user downloaded) once, on first use.
 """
 
+import fnmatch
 from typing import Optional
 
 from absl import logging
@@ -144,6 +145,20 @@ def _why_prepare_again(config: Config, settings: dict) -> str:
   )
 
 
+def _holds_only_records(data_dir: str) -> bool:
+  """True when `data_dir` holds nothing but what the records writer writes:
+  on a URL, where the data is copied in file by file, a crash can leave
+  such a copy without its metadata.json. Anything else is the user's and
+  is never replaced without --overwrite."""
+  if not files.isdir(data_dir):
+    return False
+  return all(
+    name in (schema.VOCAB_FILE, schema.METADATA_FILE)
+    or fnmatch.fnmatch(name, "*-*-of-*.tfrecord")
+    for name in files.listdir(data_dir)
+  )
+
+
 def ensure_prepared(config: Config) -> str:
   """Returns --data_dir, preparing it from --raw_data_dir unless it holds
   data prepared, in this version's format, with this run's flags."""
@@ -167,7 +182,9 @@ def ensure_prepared(config: Config) -> str:
   summary = records_writer.convert(
     source,
     config.data_dir,
-    records_writer.WriterOptions(overwrite=found is not None),
+    records_writer.WriterOptions(
+      overwrite=found is not None or _holds_only_records(config.data_dir)
+    ),
     progress=_log_conversion,
     settings=settings,
   )

@@ -7,13 +7,14 @@ None (random; for tests). Features are the 2,048-d pooled layer, as in
 the FID paper; images are resized to 299 x 299.
 """
 
-import os
 from typing import Dict
 from typing import Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from sdn_tf.utils import files
 
 INPUT_SIZE = 299
 FEATURE_LAYER = "avg_pool"
@@ -24,7 +25,7 @@ class InceptionScorer:
 
   def __init__(self, weights: Optional[str] = "imagenet"):
     if weights and weights != "imagenet":
-      if not os.path.isfile(weights):
+      if not files.isfile(weights):
         raise FileNotFoundError(f"--inception_weights={weights}: no such file")
       model = keras.models.load_model(weights, compile=False)
       self.name = f"InceptionV3 from {weights}"

@@ -26,8 +26,6 @@ the signatures read (keras-team/keras#19274).
 """
 
 import hashlib
-import os
-import shutil
 
 from absl import logging
 import keras
@@ -43,6 +41,7 @@ from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.serving import versions
 from sdn_tf.serving import warmup
 from sdn_tf.training import builders
+from sdn_tf.utils import files
 
 # Rows per request; a server that wants more batches requests itself.
 MAX_BATCH = 256
@@ -134,10 +133,9 @@ def fingerprint(
   digest = hashlib.sha256()
   digest.update(f"format {EXPORT_FORMAT}".encode())
   digest.update(config.to_json().encode())
-  vocab = os.path.join(data_dir, schema.VOCAB_FILE)
-  if os.path.isfile(vocab):
-    with open(vocab, "rb") as f:
-      digest.update(f.read())
+  vocab = files.join(data_dir, schema.VOCAB_FILE)
+  if files.isfile(vocab):
+    digest.update(files.read_bytes(vocab))
   for weight in generator.get_weights():
     digest.update(weight.tobytes())
   return digest.hexdigest()
@@ -192,10 +190,10 @@ def export_generator(
       partial,
       {"fingerprint": digest, "format": EXPORT_FORMAT, "max_batch": MAX_BATCH},
     )
-    versions.flush_tree(partial)
+    files.sync_tree(partial)
     final = versions.publish(partial, export_root)
   except BaseException:
-    shutil.rmtree(partial, ignore_errors=True)
+    files.rmtree(partial)
     raise
   versions.prune(export_root, keep_exports)
   return final

@@ -6,12 +6,12 @@ Python captions into uint8 images. They read no flags, so every CLI can
 share them.
 """
 
-import os
 from typing import Sequence
 
 import numpy as np
 
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils import files
 from sdn_tf.utils.errors import UsageError
 
 
@@ -26,7 +26,7 @@ def resolve_model_dir(model_dir: str) -> str:
 
   if not model_dir:
     raise UsageError("required", flag="model_dir")
-  if not os.path.isdir(model_dir):
+  if not files.isdir(model_dir):
     raise UsageError(f"{model_dir} is not a directory", flag="model_dir")
   if tf.saved_model.contains_saved_model(model_dir):
     return model_dir

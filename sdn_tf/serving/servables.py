@@ -11,7 +11,6 @@ newest version that did load keeps serving.
 
 import dataclasses
 import functools
-import os
 import threading
 import time
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 from sdn_tf.serving import rest_api
 from sdn_tf.serving import versions as versions_lib
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils import files
 from sdn_tf.utils.errors import UsageError
 
 # TF Serving's ModelVersionStatus states.
@@ -76,8 +76,9 @@ class LoadedVersion:
 
     # pylint: enable=g-import-not-at-top
     saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(self.path, "saved_model.pb"), "rb") as f:
-      saved_model.ParseFromString(f.read())
+    saved_model.ParseFromString(
+      files.read_bytes(files.join(self.path, "saved_model.pb"))
+    )
     signature_defs = saved_model.meta_graphs[0].signature_def
     return {
       name: json_format.MessageToDict(
@@ -105,8 +106,8 @@ def _warm_up(loaded: LoadedVersion) -> None:
   and a model that cannot run fails to load instead of failing requests."""
   from sdn_tf.serving import warmup  # pylint: disable=g-import-not-at-top
 
-  if os.path.exists(
-    os.path.join(loaded.path, versions_lib.EXTRA_DIR, warmup.WARMUP_FILE)
+  if files.exists(
+    files.join(loaded.path, versions_lib.EXTRA_DIR, warmup.WARMUP_FILE)
   ):
     for name, inputs in warmup.read_warmup_requests(loaded.path):
       loaded.run(name or rest_api.DEFAULT_SIGNATURE, inputs)
@@ -139,10 +140,10 @@ def check_base_path(base_path: str) -> None:
   folder that holds, or will hold, numbered SavedModel versions."""
   if not base_path:
     raise UsageError("required", flag="model_base_path")
-  if not os.path.isdir(base_path):
+  if not files.isdir(base_path):
     raise UsageError(f"{base_path} is not a directory", flag="model_base_path")
   for name in ("saved_model.pb", "saved_model.pbtxt"):
-    if os.path.exists(os.path.join(base_path, name)):
+    if files.exists(files.join(base_path, name)):
       raise UsageError(
         f"{base_path} is a SavedModel itself; give the folder that holds "
         f"its numbered versions (e.g. <workdir>/export)",
@@ -210,7 +211,7 @@ class ModelVersions:
           logging.info("Unloaded version %d of %s", version, self.base_path)
 
   def _load(self, version: int) -> None:
-    path = os.path.join(self.base_path, str(version))
+    path = files.join(self.base_path, str(version))
     started = time.monotonic()
     try:
       loaded = self._loader(path, version)

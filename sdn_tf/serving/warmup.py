@@ -6,7 +6,6 @@ graph optimisation and memory allocation. One request per signature, with
 a few rows, so every function the server will run has run once.
 """
 
-import os
 from typing import Dict
 from typing import List
 
@@ -17,6 +16,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from sdn_tf.serving.versions import EXTRA_DIR
+from sdn_tf.utils import files
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 # Phrasings a user might send; the words need not be in the vocabulary.
@@ -63,9 +63,9 @@ def write_warmup_requests(
   saved_model_dir: str, input_key: str, embedding_dim: int = 0
 ) -> str:
   """Writes the warm-up file into `saved_model_dir`; returns its path."""
-  extra = os.path.join(saved_model_dir, EXTRA_DIR)
-  os.makedirs(extra, exist_ok=True)
-  path = os.path.join(extra, WARMUP_FILE)
+  extra = files.join(saved_model_dir, EXTRA_DIR)
+  files.makedirs(extra)
+  path = files.join(extra, WARMUP_FILE)
   with tf.io.TFRecordWriter(path) as writer:
     for log in prediction_logs(warmup_inputs(input_key, embedding_dim)):
       writer.write(log.SerializeToString())
@@ -74,7 +74,7 @@ def write_warmup_requests(
 
 def read_warmup_requests(saved_model_dir: str):
   """(signature name, {input: numpy array}) of each recorded request."""
-  path = os.path.join(saved_model_dir, EXTRA_DIR, WARMUP_FILE)
+  path = files.join(saved_model_dir, EXTRA_DIR, WARMUP_FILE)
   requests = []
   for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
     log = prediction_log_pb2.PredictionLog.FromString(record)

@@ -5,7 +5,6 @@ know nothing of `Config` or of the prepared data's layout; this module
 turns the options (and the data dir's vocabulary) into those arguments.
 """
 
-import os
 from typing import Optional
 
 import keras
@@ -16,6 +15,7 @@ from sdn_tf.models import generator as generator_lib
 from sdn_tf.models import student as student_lib
 from sdn_tf.text import encoders
 from sdn_tf.text import tokenizer as tokenizer_lib
+from sdn_tf.utils import files
 
 # Char mode reads characters, about this many per word token.
 _CHARS_PER_WORD = 8
@@ -31,7 +31,7 @@ def make_encoder(config: Config, data_dir: str) -> keras.layers.Layer:
     _CHARS_PER_WORD if config.tokenizer_mode == "char" else 1
   )
   tokenizer = tokenizer_lib.CaptionTokenizer(
-    os.path.join(data_dir, schema.VOCAB_FILE),
+    files.join(data_dir, schema.VOCAB_FILE),
     mode=config.tokenizer_mode,
     max_length=max_length,
     num_oov_buckets=1,

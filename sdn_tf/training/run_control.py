@@ -4,7 +4,9 @@ clean stop on SIGTERM or SIGINT.
 * `hold_workdir_lock` takes an exclusive `flock` on `<workdir>/.lock` for
   the life of the process. The operating system drops it when the holder
   dies, however it dies, so a killed run never leaves a stale lock; a
-  second trainer refuses at once, naming the holder.
+  second trainer refuses at once, naming the holder. A work dir given as a
+  URL (gs://, ram://) has no such lock: object stores have no flock, and a
+  lock file there would outlive a killed holder.
 * `StopRequest` turns SIGTERM (a preemption notice, `kill`, a scheduler's
   timeout) and SIGINT (Ctrl-C) into a flag that the training loops read
   between steps: the step in flight finishes, a checkpoint is saved, and
@@ -15,9 +17,11 @@ import fcntl
 import os
 import signal
 from typing import IO
+from typing import Optional
 
 from absl import logging
 
+from sdn_tf.utils import files
 from sdn_tf.utils.errors import UsageError
 
 LOCK_FILE = ".lock"
@@ -31,12 +35,21 @@ class Stopped(Exception):
   """Training stopped on request after saving its state."""
 
 
-def hold_workdir_lock(workdir: str) -> IO:
-  """Locks `workdir` for this process; keep the returned file open.
+def hold_workdir_lock(workdir: str) -> Optional[IO]:
+  """Locks a local `workdir` for this process; keep the returned file open.
+  Returns None, with a warning, for a URL.
 
   Raises:
     WorkdirBusyError: naming the process that holds it.
   """
+  if not files.is_local(workdir):
+    logging.warning(
+      "--workdir=%s is not on a local file system: it cannot be locked, so "
+      "make sure no other trainer uses it",
+      workdir,
+    )
+    return None
+  workdir = files.absolute(workdir)
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, LOCK_FILE)
   handle = open(path, "a+")  # pylint: disable=consider-using-with

@@ -13,8 +13,6 @@ teach them. Its report gives each head's accuracy on the validation split
 (images of the training classes) and on the test split.
 """
 
-import json
-import os
 import time
 from typing import Dict
 
@@ -28,6 +26,7 @@ from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import finite_guard
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils import files
 from sdn_tf.utils import progress
 
 WEIGHTS_NAME = "vgg19_pretrained.weights.h5"
@@ -54,7 +53,7 @@ _SETTINGS = (
 
 def cached_paths(workdir: str):
   folder = workdir_lib.teacher_dir(workdir)
-  return os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, REPORT_NAME)
+  return files.join(folder, WEIGHTS_NAME), files.join(folder, REPORT_NAME)
 
 
 CLASS_HEAD = "class"
@@ -260,11 +259,10 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   `config.teacher_pooling`, the pooling that teacher will use.
   """
   weights_path, report_path = cached_paths(workdir)
-  if os.path.exists(weights_path):
+  if files.exists(weights_path):
     stale = workdir_lib.cache_differences(report_path, _settings(config))
     if not stale:
-      with open(report_path) as f:
-        report = json.load(f)
+      report = files.read_json(report_path)
       logging.info(
         "Reusing the pretrained teacher %s (validation accuracy of its "
         "weakest head %s)",
@@ -385,7 +383,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     )
     or "no validation split",
   )
-  os.makedirs(os.path.dirname(weights_path), exist_ok=True)
+  files.makedirs(files.split(weights_path)[0])
   # The input of "gap", not block5_pool.output: a shared max pool's
   # .output is the one of the VGG19 graph it came from.
   vgg = keras.Model(classifier.input, classifier.get_layer("gap").input)
@@ -393,12 +391,11 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   # that a rerun would take for a finished teacher.
   # The old report goes first and the new one comes last: weights without
   # a report read as stale, never as a finished cache.
-  if os.path.exists(report_path):
-    os.remove(report_path)
+  files.remove(report_path)
   partial = weights_path.replace(".weights.h5", ".partial.weights.h5")
   vgg.save_weights(partial)
-  os.replace(partial, weights_path)
-  workdir_lib.write_json(report_path, report)
+  files.replace(partial, weights_path)
+  files.write_json(report_path, report)
   return weights_path
 
 
@@ -411,6 +408,6 @@ def resolve_teacher_weights(config: Config, workdir: str, data_dir: str):
     return "imagenet"
   if choice == "pretrain":
     return pretrain_teacher(config, workdir, data_dir)
-  if not os.path.isfile(choice):
+  if not files.isfile(choice):
     raise FileNotFoundError(f"--teacher_weights={choice}: no such file")
   return choice

@@ -17,7 +17,7 @@ weights are cached in the work dir (`text_encoder/`), like the pretrained
 teacher, so a rerun reuses them.
 """
 
-import os
+import io
 import time
 from typing import Dict
 from typing import List
@@ -34,6 +34,7 @@ from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.text import augmentation
 from sdn_tf.training import finite_guard
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.utils import files
 from sdn_tf.utils import progress
 
 WEIGHTS_NAME = "encoder_weights.npz"
@@ -57,7 +58,7 @@ _SETTINGS = (
 
 def cached_paths(workdir: str) -> Tuple[str, str]:
   folder = workdir_lib.text_encoder_dir(workdir)
-  return os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, REPORT_NAME)
+  return files.join(folder, WEIGHTS_NAME), files.join(folder, REPORT_NAME)
 
 
 def _sample_positions(data_dir: str, split: str, num_images: int, seed: int):
@@ -329,19 +330,19 @@ def whiten_embedding(
 
 def save_encoder_weights(encoder: keras.layers.Layer, path: str) -> None:
   """Writes the encoder's weights (in creation order) to an .npz file."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
+  files.makedirs(files.split(path)[0])
   arrays = {
     f"w{i:03d}": keras.ops.convert_to_numpy(w)
     for i, w in enumerate(encoder.weights)
   }
-  partial = path + ".partial.npz"
-  np.savez(partial, **arrays)
-  os.replace(partial, path)
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  files.write_atomically(path, buffer.getvalue())
 
 
 def load_encoder_weights(encoder: keras.layers.Layer, path: str) -> None:
   """Assigns the weights `save_encoder_weights` wrote; shapes must agree."""
-  with np.load(path) as arrays:
+  with np.load(io.BytesIO(files.read_bytes(path))) as arrays:
     values = [arrays[f"w{i:03d}"] for i in range(len(arrays.files))]
   weights = encoder.weights
   if len(values) != len(weights) or any(
@@ -371,7 +372,7 @@ def resolve_encoder_weights(
   if not config.text_pretrain_steps:
     return None
   weights_path, report_path = cached_paths(workdir)
-  if os.path.exists(weights_path):
+  if files.exists(weights_path):
     stale = workdir_lib.cache_differences(report_path, _settings(config))
     if not stale:
       logging.info("Reusing the pretrained text encoder %s", weights_path)
@@ -387,8 +388,7 @@ def resolve_encoder_weights(
   report["settings"] = _settings(config)
   # The old report goes first and the new one comes last: weights without
   # a report read as stale, never as a finished cache.
-  if os.path.exists(report_path):
-    os.remove(report_path)
+  files.remove(report_path)
   save_encoder_weights(encoder, weights_path)
-  workdir_lib.write_json(report_path, report)
+  files.write_json(report_path, report)
   return weights_path

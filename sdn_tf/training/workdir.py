@@ -12,8 +12,6 @@ Every module that reads or writes one of these asks this one.
 """
 
 import dataclasses
-import json
-import os
 import re
 from typing import Dict
 from typing import List
@@ -22,6 +20,7 @@ from typing import Tuple
 
 from sdn_tf.config import Config
 from sdn_tf.config import ConfigError
+from sdn_tf.utils import files
 from sdn_tf.utils import recorded_settings
 from sdn_tf.utils.errors import UsageError
 
@@ -34,27 +33,27 @@ EXPORT_DIR = "export"
 
 
 def config_path(workdir: str) -> str:
-  return os.path.join(workdir, CONFIG_FILE)
+  return files.join(workdir, CONFIG_FILE)
 
 
 def teacher_dir(workdir: str) -> str:
-  return os.path.join(workdir, TEACHER_DIR)
+  return files.join(workdir, TEACHER_DIR)
 
 
 def text_encoder_dir(workdir: str) -> str:
-  return os.path.join(workdir, TEXT_ENCODER_DIR)
+  return files.join(workdir, TEXT_ENCODER_DIR)
 
 
 def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(workdir, CHECKPOINT_DIR)
+  return files.join(workdir, CHECKPOINT_DIR)
 
 
 def summary_dir(workdir: str) -> str:
-  return os.path.join(workdir, SUMMARY_DIR)
+  return files.join(workdir, SUMMARY_DIR)
 
 
 def export_dir(workdir: str) -> str:
-  return os.path.join(workdir, EXPORT_DIR)
+  return files.join(workdir, EXPORT_DIR)
 
 
 # Flags a rerun of one work dir may change: how long and how often, on
@@ -91,17 +90,8 @@ class ConfigChangedError(UsageError):
   """A rerun's model-shaping flags differ from the work dir's."""
 
 
-def _write_text(path: str, text: str) -> None:
-  """Writes `text` whole or not at all (a crash leaves the old file)."""
-  with open(path + ".partial", "w") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(path + ".partial", path)
-
-
 def write_config(workdir: str, config: Config) -> None:
-  _write_text(config_path(workdir), config.to_json())
+  files.write_atomically(config_path(workdir), config.to_json())
 
 
 def config_changes(workdir: str, config: Config) -> Dict[str, Tuple]:
@@ -109,10 +99,9 @@ def config_changes(workdir: str, config: Config) -> Dict[str, Tuple]:
   work dir's config.json (none without one). An option newer than the
   work dir counts as recorded with its default."""
   path = config_path(workdir)
-  if not os.path.isfile(path):
+  if not files.isfile(path):
     return {}
-  with open(path) as f:
-    recorded = json.load(f)
+  recorded = files.read_json(path)
   changes = {}
   for field in dataclasses.fields(Config):
     now = getattr(config, field.name)
@@ -153,13 +142,12 @@ def read_config(workdir: str) -> Config:
       value.
   """
   path = config_path(workdir)
-  if not os.path.isfile(path):
+  if not files.isfile(path):
     raise FileNotFoundError(
       f"--workdir: no {CONFIG_FILE} in {workdir}: is it the work dir of a "
       f"training run?"
     )
-  with open(path) as f:
-    values = json.load(f)
+  values = files.read_json(path)
   # Dropping an unknown option silently could rebuild another generator.
   unknown = sorted(set(values) - {f.name for f in dataclasses.fields(Config)})
   if unknown:
@@ -181,18 +169,12 @@ def cache_differences(report_path: str, settings: Dict) -> str:
   default, so caches made before it existed stay valid.
   """
   try:
-    with open(report_path) as f:
-      recorded = json.load(f)["settings"]
+    recorded = files.read_json(report_path)["settings"]
   except (OSError, ValueError, KeyError, TypeError):
     return f"no readable report {report_path}"
   defaults = {f.name: f.default for f in dataclasses.fields(Config)}
   recorded = {name: recorded.get(name, defaults.get(name)) for name in settings}
   return recorded_settings.differences(recorded, settings)
-
-
-def write_json(path: str, value) -> None:
-  """Writes `value` as JSON whole or not at all."""
-  _write_text(path, json.dumps(value, indent=2))
 
 
 def checkpoints_newest_first(workdir: str) -> List[str]:
@@ -204,14 +186,14 @@ def checkpoints_newest_first(workdir: str) -> List[str]:
   is the run's global step, so the highest is the newest.
   """
   folder = checkpoint_dir(workdir)
-  if not os.path.isdir(folder):
+  if not files.isdir(folder):
     return []
   numbers = [
     int(m.group(1))
-    for m in map(_CHECKPOINT_INDEX.fullmatch, os.listdir(folder))
+    for m in map(_CHECKPOINT_INDEX.fullmatch, files.listdir(folder))
     if m
   ]
-  return [os.path.join(folder, f"ckpt-{n}") for n in sorted(numbers)[::-1]]
+  return [files.join(folder, f"ckpt-{n}") for n in sorted(numbers)[::-1]]
 
 
 _CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
@@ -229,16 +211,16 @@ def export_versions(export_root: str, complete_only: bool = False):
   With `complete_only`, only those that hold a SavedModel (one still being
   written has none yet).
   """
-  if not os.path.isdir(export_root):
+  if not files.isdir(export_root):
     return []
-  versions = sorted(int(n) for n in os.listdir(export_root) if n.isdigit())
+  versions = sorted(int(n) for n in files.listdir(export_root) if n.isdigit())
   if complete_only:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
     versions = [
       v
       for v in versions
-      if tf.saved_model.contains_saved_model(os.path.join(export_root, str(v)))
+      if tf.saved_model.contains_saved_model(files.join(export_root, str(v)))
     ]
   return versions
 
@@ -246,4 +228,4 @@ def export_versions(export_root: str, complete_only: bool = False):
 def latest_export(export_root: str) -> Optional[str]:
   """The newest complete SavedModel version dir under `export_root`."""
   versions = export_versions(export_root, complete_only=True)
-  return os.path.join(export_root, str(versions[-1])) if versions else None
+  return files.join(export_root, str(versions[-1])) if versions else None

@@ -5,6 +5,9 @@ through here, so that a run on a TPU or a cluster reads and writes a bucket
 as it would a local folder. Local paths keep what only a local file system
 gives: fsync, and renaming a whole directory in one step.
 
+Local paths are served by `os` directly: TensorFlow is not even imported
+for them, so that a command line's usage errors come back at once.
+
 Errors come out as Python's OSError family (FileNotFoundError for a missing
 path), as with open(), whatever file system raised them.
 """
@@ -66,6 +69,8 @@ def absolute(path: str) -> str:
 
 
 def join(path: str, *parts: str) -> str:
+  if is_local(path):
+    return os.path.join(path, *parts)
   return _gfile().join(path, *parts)
 
 
@@ -81,11 +86,15 @@ def split(path: str) -> Tuple[str, str]:
 
 
 def exists(path: str) -> bool:
+  if is_local(path):
+    return os.path.exists(_local(path))
   with _as_os_errors(path):
     return _gfile().exists(path)
 
 
 def isdir(path: str) -> bool:
+  if is_local(path):
+    return os.path.isdir(_local(path))
   with _as_os_errors(path):
     return _gfile().isdir(path)
 
@@ -97,17 +106,33 @@ def isfile(path: str) -> bool:
 def listdir(path: str) -> List[str]:
   """The names in directory `path`, sorted (object stores may mark
   directories with a trailing /, which is dropped)."""
+  if is_local(path):
+    return sorted(os.listdir(_local(path)))
   with _as_os_errors(path):
-    return sorted(name.rstrip("/") for name in _gfile().listdir(path))
+    names = sorted(name.rstrip("/") for name in _gfile().listdir(path))
+  if path.startswith("ram://"):
+    # ram:// lists by bare prefix: "assets" shows ".extra" of a sibling
+    # "assets.extra". Such names do not exist.
+    names = [name for name in names if exists(join(path, name))]
+  return names
 
 
-def walk(path: str) -> Iterable[Tuple[str, List[str], List[str]]]:
-  """os.walk for any path; prune `dirnames` in place as with os.walk."""
-  with _as_os_errors(path):
-    yield from _gfile().walk(path)
+def walk(path: str) -> Iterator[Tuple[str, List[str], List[str]]]:
+  """os.walk for any path: top-down, prune `dirnames` in place to skip."""
+  if is_local(path):
+    yield from os.walk(_local(path))
+    return
+  names = listdir(path)
+  dirnames = [name for name in names if isdir(join(path, name))]
+  yield path, dirnames, [name for name in names if name not in dirnames]
+  for name in dirnames:
+    yield from walk(join(path, name))
 
 
 def makedirs(path: str) -> None:
+  if is_local(path):
+    os.makedirs(_local(path), exist_ok=True)
+    return
   with _as_os_errors(path):
     _gfile().makedirs(path)
 
@@ -131,6 +156,9 @@ def rmtree(path: str) -> None:
 
 
 def read_bytes(path: str) -> bytes:
+  if is_local(path):
+    with open(_local(path), "rb") as f:
+      return f.read()
   with _as_os_errors(path):
     with _gfile().GFile(path, "rb") as f:
       return f.read()

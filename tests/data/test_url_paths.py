@@ -140,3 +140,20 @@ def test_folder_layout_is_found_and_converted_on_ram(root):
 def test_missing_url_data_dir_is_a_layout_error(root):
   with pytest.raises(layouts.common.LayoutError, match="does not exist"):
     layouts.load_dataset("folder", f"{root}/nothing")
+
+
+def test_a_copy_cut_short_before_its_metadata_is_prepared_again(root):
+  # On a URL the records are copied in file by file, metadata.json last; a
+  # crash in between leaves shards without it. That copy is replaced, but
+  # a folder holding anything else is still never overwritten.
+  config = _config(root)
+  preparation.ensure_prepared(config)
+  files.remove(files.join(config.data_dir, schema.METADATA_FILE))
+  assert preparation.ensure_prepared(config) == config.data_dir
+  assert files.isfile(files.join(config.data_dir, schema.METADATA_FILE))
+
+  files.remove(files.join(config.data_dir, schema.METADATA_FILE))
+  files.write(files.join(config.data_dir, "my_notes.txt"), "mine")
+  with pytest.raises(records_writer.common.DatasetError, match="--overwrite"):
+    preparation.ensure_prepared(config)
+  assert files.read_text(files.join(config.data_dir, "my_notes.txt")) == "mine"
