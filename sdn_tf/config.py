@@ -245,6 +245,19 @@ class Config:
   num_eval_captions: int = option(
     8, "Fixed test captions drawn in the TensorBoard grids."
   )
+  eval_every: int = option(
+    0,
+    "Steps between attribute-accuracy checks in TensorBoard (eval/*): "
+    "the evaluator network reads drawings of fixed validation captions. "
+    "Shapes only; 0 turns it off. The first use trains the evaluator, "
+    "which is then cached in --data_dir.",
+  )
+  eval_captions: int = option(
+    64, "Validation captions drawn for each --eval_every check."
+  )
+  evaluator_steps: int = option(
+    1500, "Training steps of the evaluator network --eval_every uses."
+  )
   export: bool = option(True, "Export a SavedModel when training ends.")
   keep_exports: int = option(
     0, "Newest export versions kept (older ones are deleted); 0 keeps all."
@@ -425,6 +438,8 @@ def validate(config: Config) -> None:
     "num_diverse_samples",
     "text_pretrain_images",
     "text_pretrain_learning_rate",
+    "eval_captions",
+    "evaluator_steps",
   )
   for name in positive:
     if getattr(config, name) <= 0:
@@ -446,6 +461,7 @@ def validate(config: Config) -> None:
     "shapes_num_test",
     "shapes_seed",
     "num_eval_captions",
+    "eval_every",
   )
   for name in non_negative:
     if getattr(config, name) < 0:
@@ -454,6 +470,10 @@ def validate(config: Config) -> None:
     value = getattr(config, name)
     if isinstance(value, float) and not math.isfinite(value):
       raise ConfigError(name, f"must be a finite number, got {value}")
+  if config.eval_every and config.dataset != "shapes":
+    raise ConfigError(
+      "eval_every", "reads attributes only the shapes data carries"
+    )
   if config.conditional_norm and config.normalization == "none":
     raise ConfigError(
       "conditional_norm", "needs --normalization=batch or instance"

@@ -42,6 +42,7 @@ STAGE1_STEPS = 16
 STAGE1_LOG_STEPS = list(range(2, STAGE1_STEPS + 1, 2))
 STAGE2_STEPS = 4  # As in the cfg.
 IMAGE_SIZE = 32  # As in the cfg.
+EVAL_EVERY = 8  # Attribute accuracy at Stage-I steps 8 and 16, Stage II's 4.
 # A hang must fail the test, not CI. The smoke run takes 1-2 minutes here.
 TRAIN_TIMEOUT_S = 900
 TOOL_TIMEOUT_S = 300
@@ -104,6 +105,10 @@ def smoke(tmp_path_factory) -> Smoke:
     f"--data_dir={base / 'records'}",
     f"--stage1_steps={STAGE1_STEPS}",
     f"--stage2_steps={STAGE2_STEPS}",
+    f"--eval_every={EVAL_EVERY}",
+    # The evaluator test_evaluate_... reuses from the data dir's cache.
+    "--evaluator_steps=10",
+    "--eval_captions=8",
   ]
   workdir = str(base / "work")
   run = run_module(
@@ -316,7 +321,7 @@ def test_text_encoder_is_pretrained_and_cached(smoke):
   assert np.isfinite(report["test_variance_explained"])
 
 
-def test_tensorboard_holds_losses_speed_images_and_text(smoke):
+def test_tensorboard_holds_losses_speed_images_text_and_eval(smoke):
   tags, scalars = read_events(os.path.join(smoke.workdir, "train"))
   expected_scalars = {
     "stage1/loss",
@@ -338,6 +343,11 @@ def test_tensorboard_holds_losses_speed_images_and_text(smoke):
     r == pytest.approx(3e-3) for r in learning_rates
   )
   assert all(value > 0 for _, value in scalars["stage1/images_per_sec"])
+  # The evaluator's reading of drawn validation captions, per attribute.
+  for name in ("shape", "colour", "size", "position", "background"):
+    steps = [step for step, _ in scalars[f"eval/{name}"]]
+    assert steps == [8, 16, 16 + STAGE2_STEPS], (name, steps)
+  assert all(0 <= v <= 1 for _, v in scalars["eval/all_named_right"])
 
 
 # --- The SavedModel, loaded as TF Serving would ---------------------------------

@@ -51,8 +51,19 @@ class EvaluatorSettings:
 def build_evaluator(image_size: int, heads: Dict[str, int]) -> keras.Model:
   """Strided convs, then a dense feature layer and one logit layer per head.
 
-  Flattened rather than globally pooled: position is an attribute.
+  Flattened rather than globally pooled: position is an attribute. Always
+  float32, whatever policy the caller (a bfloat16 training run) has set:
+  one cached evaluator must score every run the same way.
   """
+  policy = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy("float32")
+  try:
+    return _build_evaluator(image_size, heads)
+  finally:
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def _build_evaluator(image_size: int, heads: Dict[str, int]) -> keras.Model:
   inputs = keras.Input((image_size, image_size, 3), name="image")
   x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
   for i, filters in enumerate((32, 64, 96, 128)):

@@ -32,6 +32,7 @@ from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
 from sdn_tf.data.records import checked_reader
 from sdn_tf.models import teacher as teacher_lib
+from sdn_tf.training import attribute_monitor
 from sdn_tf.training import builders
 from sdn_tf.training import distillation
 from sdn_tf.training import distribute
@@ -192,6 +193,7 @@ def run_stage(
   writer,
   eval_batch: Optional[Dict],
   stop: Optional[run_control.StopRequest] = None,
+  monitor: Optional[attribute_monitor.AttributeMonitor] = None,
 ) -> None:
   """Runs one stage from the optimizer's current step to `total_steps`.
 
@@ -260,6 +262,10 @@ def run_stage(
         summaries.write_image_grid(
           writer, name, state.generator, eval_batch, config, state.global_step()
         )
+      if monitor is not None and (
+        step % config.eval_every == 0 or step == total_steps
+      ):
+        monitor.write(writer, state.generator, state.global_step())
       # The stage's last step is saved once, by the caller, with the stage
       # marked done: saving one number twice rewrites a checkpoint in place,
       # which ram:// (no truncation on rewrite) turns into a corrupt one.
@@ -491,6 +497,11 @@ def _train_and_export(
     if chief and config.num_eval_captions
     else None
   )
+  monitor = (
+    attribute_monitor.AttributeMonitor(config, data_dir)
+    if chief and config.eval_every
+    else None
+  )
   # From here on a SIGTERM or SIGINT ends the step in flight, saves and
   # exits 0 (pretraining above has no checkpoints to save: it just dies).
   stop = run_control.StopRequest()
@@ -515,6 +526,7 @@ def _train_and_export(
         writer,
         eval_batch,
         stop,
+        monitor,
       )
       if (
         int(state.stage.numpy()) <= stage or state.global_step() > steps_before

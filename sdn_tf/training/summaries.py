@@ -79,16 +79,17 @@ def write_config(writer, config: Config) -> None:
     tf.summary.text("config", "```\n" + config.to_json() + "\n```")
 
 
-def fixed_eval_batch(config: Config, data_dir: str) -> Dict[str, np.ndarray]:
-  """Test examples evenly spaced over the split, one caption each, plus
-  fixed noise. The records are sorted by class, so the spacing spans the
-  classes (and, within them, sizes, positions and backgrounds)."""
-  count = config.num_eval_captions
-  stride = max(input_pipeline.count_examples(data_dir, "test") // count, 1)
+def evenly_spaced_batch(
+  config: Config, data_dir: str, split: str, count: int
+) -> Dict[str, np.ndarray]:
+  """`count` examples evenly spaced over `split`, in order. The records are
+  sorted by class, so the spacing spans the classes (and, within them,
+  sizes, positions and backgrounds)."""
+  stride = max(input_pipeline.count_examples(data_dir, split) // count, 1)
   dataset = (
     input_pipeline.make_dataset(
       data_dir,
-      "test",
+      split,
       global_batch_size=1,
       image_size=config.image_size,
       training=False,
@@ -102,7 +103,15 @@ def fixed_eval_batch(config: Config, data_dir: str) -> Dict[str, np.ndarray]:
     .map(lambda _, example: example)
     .batch(count)
   )
-  batch = {k: v.numpy() for k, v in next(iter(dataset)).items()}
+  return {k: v.numpy() for k, v in next(iter(dataset)).items()}
+
+
+def fixed_eval_batch(config: Config, data_dir: str) -> Dict[str, np.ndarray]:
+  """Test examples for the image grids, one caption each, plus fixed
+  noise."""
+  batch = evenly_spaced_batch(
+    config, data_dir, "test", config.num_eval_captions
+  )
   samples = GRID_SAMPLES if config.noise_dim else 1
   rng = np.random.default_rng(config.seed)
   batch["noise"] = rng.standard_normal(
