@@ -13,7 +13,10 @@ sample), `--seeds` times each, and reports:
     evaluator's feature space; diversity over the seeds; and the
     evaluator's own accuracy on real test images (< 0.98 on any attribute
     marks the metrics "not trusted");
-  * other data: Inception Score (10 splits) and FID with InceptionV3.
+  * other data: Inception Score (10 splits) and FID with InceptionV3;
+  * with --matching_model (any data): R-precision, the share of drawn
+    images whose own caption ranks first among 100 by the matching model's
+    similarity (`evaluation.matching_model` says what it must expose).
 `--captions_file` adds the user's own captions (one a line), scored on
 what they name when the data has attributes.
 
@@ -44,7 +47,7 @@ from sdn_tf.utils import progress
 from sdn_tf.utils.errors import UsageError
 
 _PROG = "sdn_tf.evaluate"
-METRICS = ("attributes", "fid", "diversity", "inception_score")
+METRICS = ("attributes", "fid", "diversity", "inception_score", "r_precision")
 
 _MODEL_DIR = flags.DEFINE_string(
   "model_dir", None, "Export root or a SavedModel version dir."
@@ -86,7 +89,14 @@ _INCEPTION_WEIGHTS = flags.DEFINE_string(
   "InceptionV3 for IS/FID of natural images: 'imagenet' or a Keras model "
   "file (e.g. a birds- or flowers-fine-tuned Inception).",
 )
+_MATCHING_MODEL = flags.DEFINE_string(
+  "matching_model",
+  "",
+  "A text-image matching SavedModel with encode_images and encode_text "
+  "(see sdn_tf/evaluation/matching_model.py): adds R-precision.",
+)
 _BATCH = 64
+R_PRECISION_CANDIDATES = 100
 
 
 def _draw(signature, captions: List[str], seeds: int) -> np.ndarray:
@@ -181,6 +191,30 @@ def _natural_report(signature, sample, wanted, seeds, extra, weights):
   return report
 
 
+def _load_matching_model(path: str):
+  from sdn_tf.evaluation import matching_model  # pylint: disable=g-import-not-at-top
+
+  try:
+    return matching_model.MatchingModel(path)
+  except (OSError, ValueError) as e:
+    raise UsageError(str(e), flag="matching_model") from None
+
+
+def _r_precision(model, signature, captions: List[str]) -> Dict:
+  drawn = _draw(signature, captions, 1)[:, 0]
+  mean, std = metrics.r_precision(
+    model.image_features(drawn),
+    model.text_features(captions),
+    candidates=R_PRECISION_CANDIDATES,
+  )
+  return {
+    "mean": mean,
+    "std": std,
+    "candidates": min(R_PRECISION_CANDIDATES, len(captions)),
+    "model": model.path,
+  }
+
+
 def evaluate(
   model_dir: str,
   data_dir: str,
@@ -192,6 +226,7 @@ def evaluate(
   sample_seed: int = 0,
   evaluator_steps: int = evaluator_lib.EvaluatorSettings.steps,
   inception_weights: str = "imagenet",
+  matching_model: str = "",
 ) -> Dict:
   """The report `main` prints and writes; see the module docstring."""
   unknown = sorted(set(wanted) - set(METRICS))
@@ -201,6 +236,12 @@ def evaluate(
     )
   start = time.time()
   path = loading.resolve_model_dir(model_dir)
+  # Loaded first: a wrong path fails before minutes of drawing.
+  matcher = (
+    _load_matching_model(matching_model)
+    if matching_model and "r_precision" in wanted
+    else None
+  )
   metadata = input_pipeline.read_metadata(data_dir)
   signature = loading.load_generate_signature(path)
   image_size = int(loading.draw(signature, ["a"], 1, 0).shape[2])
@@ -237,6 +278,8 @@ def evaluate(
         signature, sample, wanted, seeds, extra, inception_weights
       )
     )
+  if matcher is not None:
+    report["r_precision"] = _r_precision(matcher, signature, sample.captions)
   report["seconds"] = round(time.time() - start, 1)
   return report
 
@@ -267,7 +310,13 @@ def format_table(report: Dict) -> str:
         + "".join(f"{'-' if v is None else f'{v:.3f}':>16}" for v in cells)
         + f"{report[row]['num_captions']:>6}"
       )
-  for key in ("fid", "diversity", "inception_score", "inception_model"):
+  for key in (
+    "fid",
+    "diversity",
+    "inception_score",
+    "inception_model",
+    "r_precision",
+  ):
     if key in report:
       lines.append(f"{key}: {report[key]}")
   if "evaluator" in report:
@@ -295,6 +344,7 @@ def main(argv):
     _SAMPLE_SEED.value,
     _EVALUATOR_STEPS.value,
     _INCEPTION_WEIGHTS.value,
+    _MATCHING_MODEL.value,
     prog=_PROG,
   )
   print(format_table(report))

@@ -34,6 +34,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from tests.evaluation import tiny_matching_model
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE_CFG = "configs/shapes_smoke.cfg"
 # The cfg's 4 Stage-I steps log the loss twice; 16 steps log it 8 times, so
@@ -563,11 +565,14 @@ def test_judge_tool_scores_real_and_drawn_images(smoke, tmp_path):
   assert "Traceback" not in run.output
 
 
-def test_evaluate_reports_every_attribute_fid_and_diversity(smoke, tmp_path):
+def test_evaluate_reports_attributes_fid_diversity_and_r_precision(
+  smoke, tmp_path
+):
   records = os.path.join(os.path.dirname(smoke.workdir), "records")
   captions = tmp_path / "captions.txt"
   captions.write_bytes(b"a big red square at the top\n\n\xff a tiny cross\n")
   out = tmp_path / "metrics.json"
+  matcher = tiny_matching_model.save(str(tmp_path / "matcher"), "hash")
   run = run_module(
     "sdn_tf.evaluate",
     f"--model_dir={os.path.join(smoke.workdir, 'export')}",
@@ -577,6 +582,7 @@ def test_evaluate_reports_every_attribute_fid_and_diversity(smoke, tmp_path):
     "--seeds=2",
     "--evaluator_steps=10",
     f"--captions_file={captions}",
+    f"--matching_model={matcher}",
     f"--out={out}",
   )
   assert run.returncode == 0, tail(run)
@@ -601,6 +607,10 @@ def test_evaluate_reports_every_attribute_fid_and_diversity(smoke, tmp_path):
   assert report["trusted"] is False
   assert "NOT TRUSTED" in run.stdout
   assert "paraphrase" in run.stdout
+  # R-precision among the 8 captions, by the given matching model.
+  assert report["r_precision"]["candidates"] == 8
+  assert report["r_precision"]["model"] == matcher
+  assert 0.0 <= report["r_precision"]["mean"] <= 1.0
 
 
 def test_evaluate_errors_name_the_flag(smoke, tmp_path):
@@ -614,6 +624,10 @@ def test_evaluate_errors_name_the_flag(smoke, tmp_path):
     ),
     ([f"--model_dir={tmp_path}"], "--model_dir: no SavedModel"),
     ([f"--model_dir={export}", "--num_images=0"], "--num_images"),
+    (
+      [f"--model_dir={export}", f"--matching_model={tmp_path / 'none'}"],
+      "--matching_model: ",
+    ),
   ):
     run = run_module("sdn_tf.evaluate", f"--data_dir={records}", *args)
     assert run.returncode == 2, tail(run)

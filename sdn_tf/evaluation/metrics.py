@@ -2,8 +2,9 @@
 
 Pure numpy, so they can be checked on known answers: FID (Heusel et al.,
 2017) between two sets of features, Inception Score (Salimans et al., 2016)
-of class predictions over splits, and diversity as the mean pairwise
-distance between images drawn for one caption.
+of class predictions over splits, diversity as the mean pairwise
+distance between images drawn for one caption, and R-precision (Xu et
+al., 2018) from image and caption embeddings of a matching model.
 """
 
 from typing import Sequence
@@ -86,3 +87,43 @@ def diversity(features_per_caption: Sequence[np.ndarray]) -> float:
     upper = np.triu_indices(len(features), k=1)
     distances.extend(pairwise[upper].tolist())
   return float(np.mean(distances)) if distances else 0.0
+
+
+def r_precision(
+  image_features: np.ndarray,
+  text_features: np.ndarray,
+  candidates: int = 100,
+  splits: int = 10,
+  seed: int = 0,
+) -> Tuple[float, float]:
+  """R-precision with R = 1, as AttnGAN reports it: for each image, its own
+  caption and `candidates - 1` captions of other images are ranked by
+  cosine similarity to the image; a hit when its own ranks first. Mean and
+  standard deviation over `splits` equal parts of the images.
+
+  Args:
+    image_features: [N, F], row i drawn from caption i.
+    text_features: [N, F], caption i's embedding.
+    candidates: captions ranked per image (fewer when N is smaller).
+  """
+  images = np.asarray(image_features, np.float64)
+  texts = np.asarray(text_features, np.float64)
+  if images.ndim != 2 or images.shape != texts.shape or len(images) < 2:
+    raise ValueError(
+      "need matching [N, F] image and text features with N >= 2, got "
+      f"{images.shape} and {texts.shape}"
+    )
+  images /= np.linalg.norm(images, axis=1, keepdims=True) + 1e-12
+  texts /= np.linalg.norm(texts, axis=1, keepdims=True) + 1e-12
+  n = len(images)
+  others = min(candidates, n) - 1
+  rng = np.random.default_rng(seed)
+  hits = np.zeros(n, bool)
+  for i in range(n):
+    pool = rng.choice(n - 1, size=others, replace=False)
+    wrong = pool + (pool >= i)  # indices other than i
+    similarities = texts[np.concatenate([[i], wrong])] @ images[i]
+    # Ties count against the image: a constant embedding scores 0.
+    hits[i] = similarities[0] > similarities[1:].max()
+  parts = [part.mean() for part in np.array_split(hits, min(splits, n))]
+  return float(np.mean(parts)), float(np.std(parts))

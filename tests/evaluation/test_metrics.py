@@ -72,3 +72,31 @@ def test_diversity_is_the_mean_pairwise_distance():
   assert metrics.diversity(points) == pytest.approx(6.0)
   with pytest.raises(ValueError, match="at least 2 images"):
     metrics.diversity([np.zeros((1, 2))])
+
+
+def test_r_precision_is_1_when_each_caption_matches_only_its_image():
+  features = np.eye(50) + 0.01
+  mean, std = metrics.r_precision(features, features * 3.0, candidates=100)
+  assert (mean, std) == (1.0, 0.0)
+
+
+def test_r_precision_is_0_when_every_caption_fits_another_image_best():
+  features = np.eye(40)
+  shifted = np.roll(features, 1, axis=0)  # caption i embeds like image i-1
+  assert metrics.r_precision(features, shifted, candidates=40)[0] == 0.0
+  # A matching model that says nothing scores nothing (ties are misses).
+  same = np.ones((40, 8))
+  assert metrics.r_precision(same, same)[0] == 0.0
+
+
+def test_r_precision_of_unrelated_embeddings_is_one_in_candidates():
+  rng = np.random.default_rng(1)
+  images = rng.standard_normal((2000, 16))
+  texts = rng.standard_normal((2000, 16))
+  mean, _ = metrics.r_precision(images, texts, candidates=10, seed=3)
+  assert mean == pytest.approx(0.1, abs=0.02)
+
+
+def test_r_precision_refuses_mismatched_features():
+  with pytest.raises(ValueError, match="N >= 2"):
+    metrics.r_precision(np.zeros((4, 3)), np.zeros((5, 3)))
