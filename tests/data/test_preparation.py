@@ -3,23 +3,12 @@
 import json
 import os
 
-from sdn_tf import config as config_lib
 from sdn_tf.data import preparation
 from sdn_tf.data import shapes
 from sdn_tf.data.records import schema
+from tests.tiny_shapes import shapes_config
 
-
-def _config(base, **overrides):
-  values = dict(
-    dataset="shapes",
-    raw_data_dir=str(base / "raw"),
-    data_dir=str(base / "records"),
-    shapes_num_train=64,
-    shapes_num_test=32,
-    image_size=32,
-  )
-  values.update(overrides)
-  return config_lib.Config(**values)
+_config = shapes_config
 
 
 def _metadata(config):

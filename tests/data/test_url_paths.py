@@ -14,7 +14,6 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from sdn_tf import config as config_lib
 from sdn_tf.data import input_pipeline
 from sdn_tf.data import layouts
 from sdn_tf.data import preparation
@@ -23,6 +22,7 @@ from sdn_tf.data.records import schema
 from sdn_tf.data.records import writer as records_writer
 from sdn_tf.text import vocab as vocab_lib
 from sdn_tf.utils import files
+from tests.tiny_shapes import shapes_config
 
 R = 32
 
@@ -36,16 +36,7 @@ def root(tmp_path, monkeypatch):
 
 
 def _config(root, **overrides):
-  values = dict(
-    dataset="shapes",
-    raw_data_dir=f"{root}/raw",
-    data_dir=f"{root}/records",
-    shapes_num_train=40,
-    shapes_num_test=32,
-    image_size=R,
-  )
-  values.update(overrides)
-  return config_lib.Config(**values)
+  return shapes_config(root, **{"shapes_num_train": 40, **overrides})
 
 
 def test_shapes_generated_prepared_and_read_from_ram(root, monkeypatch):

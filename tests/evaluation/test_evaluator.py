@@ -8,11 +8,11 @@ import uuid
 import numpy as np
 import pytest
 
-from sdn_tf import config as config_lib
 from sdn_tf.data import preparation
 from sdn_tf.evaluation import evaluator as evaluator_lib
 from sdn_tf.evaluation import inception
 from sdn_tf.utils import files
+from tests.tiny_shapes import shapes_config
 
 R = 32
 
@@ -20,14 +20,7 @@ R = 32
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   base = tmp_path_factory.mktemp("evaluator")
-  config = config_lib.Config(
-    dataset="shapes",
-    raw_data_dir=str(base / "raw"),
-    data_dir=str(base / "records"),
-    shapes_num_train=96,
-    shapes_num_test=32,
-    image_size=R,
-  )
+  config = shapes_config(base, shapes_num_train=96, image_size=R)
   return preparation.ensure_prepared(config)
 
 
@@ -70,14 +63,7 @@ def test_cache_under_a_url_data_dir(tmp_path, monkeypatch):
   # ram:// is TensorFlow's in-process file system, reached as gs:// is.
   monkeypatch.chdir(tmp_path)
   root = f"ram://{uuid.uuid4().hex}"
-  config = config_lib.Config(
-    dataset="shapes",
-    raw_data_dir=f"{root}/raw",
-    data_dir=f"{root}/records",
-    shapes_num_train=40,
-    shapes_num_test=32,
-    image_size=R,
-  )
+  config = shapes_config(root, shapes_num_train=40, image_size=R)
   data_dir = preparation.ensure_prepared(config)
   settings = evaluator_lib.EvaluatorSettings(R, steps=2, batch_size=8)
   messages = []

@@ -14,6 +14,7 @@ from sdn_tf.data import input_pipeline
 from sdn_tf.data import preparation
 from sdn_tf.training import attribute_monitor
 from sdn_tf.training import builders
+from tests.tiny_shapes import shapes_config
 
 ATTRIBUTES = ("shape", "colour", "size", "position", "background")
 
@@ -21,13 +22,9 @@ ATTRIBUTES = ("shape", "colour", "size", "position", "background")
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
   root = tmp_path_factory.mktemp("monitor")
-  config = Config(
-    dataset="shapes",
-    raw_data_dir=str(root / "raw"),
-    data_dir=str(root / "records"),
+  config = shapes_config(
+    root,
     shapes_num_train=160,
-    shapes_num_test=32,
-    image_size=32,
     fc_units=32,
     embedding_dim=16,
     noise_dim=4,

@@ -17,6 +17,7 @@ from sdn_tf.training import builders
 from sdn_tf.training import finite_guard
 from sdn_tf.training import loop
 from sdn_tf.training import text_pretraining
+from tests.tiny_shapes import shapes_config
 
 _IMAGE_SIZE = 32
 
@@ -24,12 +25,9 @@ _IMAGE_SIZE = 32
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
   root = tmp_path_factory.mktemp("text_pretraining")
-  config = Config(
-    dataset="shapes",
-    raw_data_dir=str(root / "raw"),
-    data_dir=str(root / "records"),
+  config = shapes_config(
+    root,
     shapes_num_train=24,
-    shapes_num_test=32,
     image_size=_IMAGE_SIZE,
     embedding_dim=16,
     text_pretrain_steps=60,
