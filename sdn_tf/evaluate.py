@@ -141,10 +141,9 @@ def _flat_predictions(evaluator, images: np.ndarray) -> Dict[str, np.ndarray]:
 
 
 def _shapes_report(
-  evaluator, signature, sample, metadata, wanted, seeds, extra
+  evaluator, signature, sample, drawn, metadata, wanted, seeds, extra
 ):
   report = {"evaluator": evaluator.report, "trusted": evaluator.trusted}
-  drawn = _draw(signature, sample.captions, seeds)
   predicted = _flat_predictions(evaluator, drawn)
   seen = np.isin(sample.labels, input_pipeline.training_classes(metadata))
   if "attributes" in wanted:
@@ -174,11 +173,12 @@ def _shapes_report(
   return report
 
 
-def _natural_report(signature, sample, wanted, seeds, extra, weights):
+def _natural_report(signature, sample, drawn, wanted, seeds, extra, weights):
   from sdn_tf.evaluation import inception  # pylint: disable=g-import-not-at-top
 
   scorer = inception.InceptionScorer(weights)
-  drawn = _draw(signature, sample.captions + extra, seeds)
+  if extra:
+    drawn = np.concatenate([drawn, _draw(signature, extra, seeds)])
   flat = drawn.reshape((-1,) + drawn.shape[2:])
   generated = scorer.run(flat)
   report = {"inception_model": scorer.name}
@@ -200,10 +200,10 @@ def _load_matching_model(path: str):
     raise UsageError(str(e), flag="matching_model") from None
 
 
-def _r_precision(model, signature, captions: List[str]) -> Dict:
-  drawn = _draw(signature, captions, 1)[:, 0]
+def _r_precision(model, images: np.ndarray, captions: List[str]) -> Dict:
+  """R-precision of `images` [N, R, R, 3], image i drawn from caption i."""
   mean, std = metrics.r_precision(
-    model.image_features(drawn),
+    model.image_features(images),
     model.text_features(captions),
     candidates=R_PRECISION_CANDIDATES,
   )
@@ -262,6 +262,8 @@ def evaluate(
     "num_images": len(sample.captions),
     "seeds": seeds,
   }
+  # Drawn once, for every metric below.
+  drawn = _draw(signature, sample.captions, seeds)
   if metadata.get("attributes"):
     evaluator = evaluator_lib.load_or_train(
       data_dir,
@@ -269,17 +271,17 @@ def evaluate(
     )
     report.update(
       _shapes_report(
-        evaluator, signature, sample, metadata, wanted, seeds, extra
+        evaluator, signature, sample, drawn, metadata, wanted, seeds, extra
       )
     )
   else:
     report.update(
       _natural_report(
-        signature, sample, wanted, seeds, extra, inception_weights
+        signature, sample, drawn, wanted, seeds, extra, inception_weights
       )
     )
   if matcher is not None:
-    report["r_precision"] = _r_precision(matcher, signature, sample.captions)
+    report["r_precision"] = _r_precision(matcher, drawn[:, 0], sample.captions)
   report["seconds"] = round(time.time() - start, 1)
   return report
 

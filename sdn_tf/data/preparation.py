@@ -154,7 +154,7 @@ def _holds_only_records(data_dir: str) -> bool:
     return False
   return all(
     name in (schema.VOCAB_FILE, schema.METADATA_FILE)
-    or fnmatch.fnmatch(name, "*-*-of-*.tfrecord")
+    or fnmatch.fnmatch(name, schema.shard_pattern("*"))
     for name in files.listdir(data_dir)
   )
 

@@ -193,7 +193,7 @@ def export_generator(
     files.sync_tree(partial)
     final = versions.publish(partial, export_root)
   except BaseException:
-    files.rmtree(partial)
+    files.rmtree(partial, ignore_errors=True)
     raise
   versions.prune(export_root, keep_exports)
   return final

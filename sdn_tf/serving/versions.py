@@ -73,7 +73,7 @@ def remove_stale_partials(export_root: str) -> None:
       continue
     pid = name[len(PARTIAL_PREFIX + host + "-") :].split("-", 1)[0]
     if pid.isdigit() and not _process_alive(int(pid)):
-      files.rmtree(files.join(export_root, name))
+      files.rmtree(files.join(export_root, name), ignore_errors=True)
       logging.info("Removed %s, left by a dead exporter", name)
 
 
@@ -125,5 +125,5 @@ def prune(export_root: str, keep: int) -> None:
     return
   versions = workdir_lib.export_versions(export_root, complete_only=True)
   for version in versions[:-keep]:
-    files.rmtree(files.join(export_root, str(version)))
+    files.rmtree(files.join(export_root, str(version)), ignore_errors=True)
     logging.info("Removed export version %d (--keep_exports=%d)", version, keep)

@@ -540,7 +540,7 @@ def _train_and_export(
   logging.info("Student weights after training: %s", weights_digest(state))
   if not chief:
     # A non-chief's checkpoints only kept the collectives in step.
-    files.rmtree(manager.directory)
+    files.rmtree(manager.directory, ignore_errors=True)
 
   if not (config.export and chief):
     return None

@@ -15,6 +15,7 @@ path), as with open(), whatever file system raised them.
 import contextlib
 import json
 import os
+import shutil
 from typing import Iterable
 from typing import Iterator
 from typing import List
@@ -124,7 +125,8 @@ def walk(path: str) -> Iterator[Tuple[str, List[str], List[str]]]:
     return
   names = listdir(path)
   dirnames = [name for name in names if isdir(join(path, name))]
-  yield path, dirnames, [name for name in names if name not in dirnames]
+  filenames = sorted(set(names) - set(dirnames))
+  yield path, dirnames, filenames
   for name in dirnames:
     yield from walk(join(path, name))
 
@@ -140,19 +142,29 @@ def makedirs(path: str) -> None:
 def remove(path: str) -> None:
   """Deletes the file `path`; nothing when it is not there."""
   try:
+    if is_local(path):
+      os.remove(_local(path))
+      return
     with _as_os_errors(path):
       _gfile().remove(path)
   except FileNotFoundError:
     pass
 
 
-def rmtree(path: str) -> None:
-  """Deletes the directory `path` and all under it; nothing when absent."""
+def rmtree(path: str, ignore_errors: bool = False) -> None:
+  """Deletes the directory `path` and all under it; nothing when absent.
+  With `ignore_errors`, as shutil.rmtree's: whatever cannot go stays."""
   try:
+    if is_local(path):
+      shutil.rmtree(_local(path), ignore_errors=ignore_errors)
+      return
     with _as_os_errors(path):
       _gfile().rmtree(path)
   except FileNotFoundError:
     pass
+  except OSError:
+    if not ignore_errors:
+      raise
 
 
 def read_bytes(path: str) -> bytes:
@@ -204,10 +216,8 @@ def write_atomically(path: str, data: Union[str, bytes]) -> None:
     return
   # An object store makes an object visible only once it is closed, so the
   # rename is for file systems such as HDFS that show partial files.
-  with _as_os_errors(path):
-    with _gfile().GFile(partial, "wb") as f:
-      f.write(data)
-    _gfile().rename(partial, path, overwrite=True)
+  write(partial, data)
+  replace(partial, path)
 
 
 def write_json(path: str, value) -> None:

@@ -17,7 +17,6 @@ are JPEG or PNG; other formats (WebP, BMP, GIF, ...) are re-encoded to PNG
 so that the input pipeline only ever sees JPEG or PNG.
 """
 
-import contextlib
 import dataclasses
 import datetime
 import logging
@@ -234,18 +233,13 @@ def _make_tmp_dir(out_dir: str) -> str:
   try:
     files.makedirs(parent)
     tmp_dir = files.join(parent, f".{base}.partial-{os.getpid()}")
-    _remove_tree(tmp_dir)
+    files.rmtree(tmp_dir, ignore_errors=True)
     files.makedirs(tmp_dir)
   except OSError as e:
     raise common.DatasetError(
       f"--out_dir={out_dir} cannot be created: {e.strerror or e}"
     ) from None
   return tmp_dir
-
-
-def _remove_tree(path: str) -> None:
-  with contextlib.suppress(OSError):  # as shutil's ignore_errors=True
-    files.rmtree(path)
 
 
 def _publish(tmp_dir: str, out_dir: str) -> None:
@@ -266,7 +260,7 @@ def _publish(tmp_dir: str, out_dir: str) -> None:
       files.rmtree(out_dir)
   files.move_dir(tmp_dir, out_dir, last=[schema.METADATA_FILE])
   if old_dir:
-    _remove_tree(old_dir)
+    files.rmtree(old_dir, ignore_errors=True)
 
 
 def write_dataset(
@@ -363,7 +357,7 @@ def write_dataset(
     if not done:
       for writer in writers.values():
         writer.abort()
-      _remove_tree(tmp_dir)
+      files.rmtree(tmp_dir, ignore_errors=True)
 
 
 def _write_item(

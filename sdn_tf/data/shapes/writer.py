@@ -7,7 +7,6 @@ may overwrite it, and records how it was made.
 """
 
 import concurrent.futures
-import contextlib
 import dataclasses
 import io
 import json
@@ -129,8 +128,7 @@ def check_out_dir(out_dir: str) -> None:
 def _clear_previous(out_dir: str) -> None:
   # Only what a previous run wrote, so a smaller rerun leaves no stale files.
   for tree in _TREES:
-    with contextlib.suppress(OSError):  # as rmtree(ignore_errors=True)
-      files.rmtree(files.join(out_dir, tree))
+    files.rmtree(files.join(out_dir, tree), ignore_errors=True)
   for name in _INDEX_FILES + (INFO_FILE,):
     files.remove(files.join(out_dir, name))
 
