@@ -12,7 +12,9 @@ student draws in that same space (its `input_mirror` output), so that a
 generated image can go straight through the teacher in Stage II.
 """
 
+import hashlib
 from typing import Dict
+from typing import Optional
 
 import keras
 import numpy as np
@@ -21,6 +23,7 @@ import tensorflow as tf
 from sdn_tf.models import INPUT_SCALINGS
 from sdn_tf.models import POOLINGS
 from sdn_tf.models import vgg_spec
+from sdn_tf.utils import files
 
 # ImageNet channel means in BGR order, as in keras.applications' caffe mode.
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
@@ -67,6 +70,19 @@ def build_vgg19(image_size: int, weights=None) -> keras.Model:
   return keras.applications.VGG19(
     include_top=False, weights=weights, input_shape=(image_size, image_size, 3)
   )
+
+
+def identity(
+  weights: Optional[str], image_size: int, pooling: str, input_scaling: str
+) -> str:
+  """What the teacher's features depend on, as one string: the weights by
+  content (a file's digest), not by name, so that a teacher pretrained
+  again under the same flags counts as another teacher."""
+  if weights is None or weights == "imagenet":
+    source = str(weights)
+  else:
+    source = "sha256:" + hashlib.sha256(files.read_bytes(weights)).hexdigest()
+  return f"{source} {image_size}px {pooling} pooling, {input_scaling} input"
 
 
 def tap_mirror_points(vgg: keras.Model, pooling: str = "avg") -> keras.Model:

@@ -434,10 +434,7 @@ def _train_and_export(
     lambda: teacher_pretraining.resolve_teacher_weights(
       config, workdir, data_dir
     ),
-    lambda: (
-      config.teacher_weights != "pretrain"
-      or files.exists(teacher_pretraining.cached_paths(workdir)[0])
-    ),
+    lambda: teacher_pretraining.teacher_ready(config, workdir),
     "pretrain the teacher",
   )
 
@@ -451,6 +448,12 @@ def _train_and_export(
       lambda: builders.make_encoder(config, data_dir),
       lambda: teacher_lib.build_teacher(
         config.image_size, teacher_weights, config.teacher_pooling
+      ),
+      teacher_lib.identity(
+        teacher_weights,
+        config.image_size,
+        config.teacher_pooling,
+        config.input_scaling,
       ),
     ),
     lambda: (

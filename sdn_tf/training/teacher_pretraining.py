@@ -399,11 +399,47 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   return weights_path
 
 
+def random_teacher_path(config: Config, workdir: str) -> str:
+  return files.join(
+    workdir_lib.teacher_dir(workdir),
+    f"vgg19_random_seed{config.seed}.weights.h5",
+  )
+
+
+def random_teacher(config: Config, workdir: str) -> str:
+  """`--teacher_weights=random`: one seeded random VGG19, saved once.
+
+  Saved so that the text encoder is aligned with the very teacher the
+  student then distils from, and a resumed run distils from it again;
+  built in place, each would draw its own weights from whatever the
+  random state was at that moment.
+  """
+  path = random_teacher_path(config, workdir)
+  if files.exists(path):
+    return path
+  keras.utils.set_random_seed(config.seed)
+  vgg = teacher_lib.build_vgg19(config.image_size, weights=None)
+  files.makedirs(files.split(path)[0])
+  partial = path.replace(".weights.h5", ".partial.weights.h5")
+  vgg.save_weights(partial)
+  files.replace(partial, path)
+  return path
+
+
+def teacher_ready(config: Config, workdir: str) -> bool:
+  """Whether the weights `resolve_teacher_weights` would make exist."""
+  if config.teacher_weights == "pretrain":
+    return files.exists(cached_paths(workdir)[0])
+  if config.teacher_weights == "random":
+    return files.exists(random_teacher_path(config, workdir))
+  return True
+
+
 def resolve_teacher_weights(config: Config, workdir: str, data_dir: str):
   """What `build_teacher(weights=...)` takes for `--teacher_weights`."""
   choice = config.teacher_weights
   if choice == "random":
-    return None
+    return random_teacher(config, workdir)
   if choice == "imagenet":
     return "imagenet"
   if choice == "pretrain":

@@ -357,35 +357,48 @@ def load_encoder_weights(encoder: keras.layers.Layer, path: str) -> None:
     weight.assign(value)
 
 
-def _settings(config: Config) -> Dict:
-  """The flags that shape the pretrained encoder."""
-  return {name: getattr(config, name) for name in _SETTINGS}
+def _settings(config: Config, teacher_identity: str) -> Dict:
+  """The flags and the teacher that shape the pretrained encoder."""
+  settings = {name: getattr(config, name) for name in _SETTINGS}
+  # It learns the teacher's features: aligned with another teacher (another
+  # pooling, or one pretrained again), a cached encoder is stale.
+  settings["teacher"] = teacher_identity
+  return settings
 
 
 def resolve_encoder_weights(
-  config: Config, workdir: str, data_dir: str, make_encoder, make_teacher
+  config: Config,
+  workdir: str,
+  data_dir: str,
+  make_encoder,
+  make_teacher,
+  teacher_identity: str,
 ):
   """The pretrained encoder weights' path, pretraining once if not cached.
 
-  Returns None when --text_pretrain_steps is 0.
+  `teacher_identity` is `teacher.identity(...)` of the teacher that
+  `make_teacher` builds. Returns None when --text_pretrain_steps is 0.
   """
   if not config.text_pretrain_steps:
     return None
   weights_path, report_path = cached_paths(workdir)
   if files.exists(weights_path):
-    stale = workdir_lib.cache_differences(report_path, _settings(config))
+    stale = workdir_lib.cache_differences(
+      report_path, _settings(config, teacher_identity)
+    )
     if not stale:
       logging.info("Reusing the pretrained text encoder %s", weights_path)
       return weights_path
     logging.warning(
-      "The cached text encoder %s was pretrained with other flags (%s): "
+      "The cached text encoder %s was pretrained with other flags or "
+      "another teacher (%s): "
       "pretraining it again",
       weights_path,
       stale,
     )
   encoder = make_encoder()
   report = pretrain_encoder(encoder, make_teacher(), config, data_dir)
-  report["settings"] = _settings(config)
+  report["settings"] = _settings(config, teacher_identity)
   # The old report goes first and the new one comes last: weights without
   # a report read as stale, never as a finished cache.
   files.remove(report_path)

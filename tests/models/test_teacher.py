@@ -365,6 +365,54 @@ def test_teacher_pretraining_stops_on_a_non_finite_step(tmp_path):
   assert not os.path.exists(teacher_pretraining.cached_paths(workdir)[0])
 
 
+def test_random_teacher_is_seeded_saved_once_and_reused(tmp_path):
+  """--teacher_weights=random resolves to one saved file, so the text
+  encoder and the student distil from the same random VGG19, whatever the
+  random state is when each builds it."""
+  config = config_lib.Config(teacher_weights="random", image_size=R, seed=4)
+  workdir = str(tmp_path / "work")
+  path = teacher_pretraining.resolve_teacher_weights(config, workdir, "unused")
+  assert teacher_pretraining.teacher_ready(config, workdir)
+  mtime = os.path.getmtime(path)
+  keras.utils.set_random_seed(99)
+  again = teacher_pretraining.resolve_teacher_weights(config, workdir, "unused")
+  assert again == path and os.path.getmtime(path) == mtime
+  x = teacher_lib.to_teacher_space(_images(2), "caffe")
+  first = teacher_lib.build_teacher(R, weights=path)(x)["block3_conv1"]
+  second = teacher_lib.build_teacher(R, weights=again)(x)["block3_conv1"]
+  np.testing.assert_array_equal(first, second)
+  # Another seed, another random teacher beside it.
+  other_config = config_lib.Config(
+    teacher_weights="random", image_size=R, seed=5
+  )
+  assert not teacher_pretraining.teacher_ready(other_config, workdir)
+  other = teacher_pretraining.resolve_teacher_weights(
+    other_config, workdir, "unused"
+  )
+  assert other != path
+  third = teacher_lib.build_teacher(R, weights=other)(x)["block3_conv1"]
+  assert not np.allclose(first, third)
+
+
+def test_identity_is_the_weights_content_and_the_feature_settings(tmp_path):
+  keras.utils.set_random_seed(5)
+  vgg = teacher_lib.build_vgg19(R)
+  a, b = str(tmp_path / "a.weights.h5"), str(tmp_path / "b.weights.h5")
+  vgg.save_weights(a)
+  vgg.save_weights(b)
+  same = teacher_lib.identity(a, R, "avg", "caffe")
+  assert teacher_lib.identity(b, R, "avg", "caffe") == same  # by content
+  assert teacher_lib.identity(a, R, "max", "caffe") != same
+  assert teacher_lib.identity(a, R, "avg", "raw") != same
+  assert teacher_lib.identity(a, 2 * R, "avg", "caffe") != same
+  vgg.layers[1].kernel.assign(vgg.layers[1].kernel + 1.0)
+  vgg.save_weights(b)
+  assert teacher_lib.identity(b, R, "avg", "caffe") != same
+  assert teacher_lib.identity("imagenet", R, "avg", "caffe").startswith(
+    "imagenet"
+  )
+
+
 def test_missing_weights_file_raises(tmp_path):
   with pytest.raises(ValueError):
     teacher_lib.build_teacher(R, weights=str(tmp_path / "nope.weights.h5"))

@@ -186,7 +186,7 @@ def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
 
   workdir = str(tmp_path)
   path = text_pretraining.resolve_encoder_weights(
-    config, workdir, data_dir, make_encoder, lambda: teacher
+    config, workdir, data_dir, make_encoder, lambda: teacher, "teacher A"
   )
   report_path = text_pretraining.cached_paths(workdir)[1]
   with open(report_path) as f:
@@ -194,14 +194,14 @@ def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
   assert report["whitening"]["std"] == 0.1
   assert report["settings"]["text_pretrain_steps"] == 2
   again = text_pretraining.resolve_encoder_weights(
-    config, workdir, data_dir, make_encoder, lambda: teacher
+    config, workdir, data_dir, make_encoder, lambda: teacher, "teacher A"
   )
   assert again == path and len(calls) == 1
   assert "pretrained with other flags" not in caplog.text
   changed = Config(**{**config.__dict__, "text_embedding_std": 0.3})
   assert (
     text_pretraining.resolve_encoder_weights(
-      changed, workdir, data_dir, make_encoder, lambda: teacher
+      changed, workdir, data_dir, make_encoder, lambda: teacher, "teacher A"
     )
     == path
   )
@@ -209,13 +209,20 @@ def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
   assert "--text_embedding_std: cached 0.1, now 0.3" in caplog.text
   with open(report_path) as f:
     assert json.load(f)["whitening"]["std"] == 0.3
+  # Aligned with another teacher (another pooling, or one pretrained
+  # again under the same flags), the encoder is stale too.
+  text_pretraining.resolve_encoder_weights(
+    changed, workdir, data_dir, make_encoder, lambda: teacher, "teacher B"
+  )
+  assert len(calls) == 3
+  assert "--teacher: cached teacher A, now teacher B" in caplog.text
   # Weights whose report is gone (a crash between the two writes) are
   # not taken for a finished cache either.
   os.remove(report_path)
   text_pretraining.resolve_encoder_weights(
-    changed, workdir, data_dir, make_encoder, lambda: teacher
+    changed, workdir, data_dir, make_encoder, lambda: teacher, "teacher B"
   )
-  assert len(calls) == 3
+  assert len(calls) == 4
 
 
 @pytest.mark.parametrize("policy", ["stop", "skip"])
