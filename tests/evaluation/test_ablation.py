@@ -1,0 +1,164 @@
+"""The ablation rows, their equal-compute flags, the table and tools/ablate.py."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sdn_tf.evaluation import ablation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+BUDGET = ablation.Budget(stage1_steps=300, stage2_steps=30, batch_size=16)
+
+
+def _flag(flags, name):
+  """The value absl would take: the last occurrence wins."""
+  values = [f.split("=", 1)[1] for f in flags if f.startswith(f"--{name}=")]
+  return values[-1] if values else None
+
+
+def test_every_row_trains_the_same_images():
+  for row in ablation.ROWS:
+    flags = ablation.train_flags(row, 0, BUDGET, None)
+    stage1, stage2 = (
+      int(_flag(flags, "stage1_steps")),
+      int(_flag(flags, "stage2_steps")),
+    )
+    images_per_step = int(_flag(flags, "batch_size")) * row.captions_per_image
+    assert images_per_step == 16, row.name
+    # A Stage-II step counts as STAGE2_STEP_COST Stage-I steps.
+    assert stage1 + ablation.STAGE2_STEP_COST * stage2 == 360, row.name
+  stage1_only = ablation.train_flags(
+    ablation.ROWS_BY_NAME["stage1_only"], 0, BUDGET, None
+  )
+  assert _flag(stage1_only, "stage2_steps") == "0"
+
+
+def test_rows_change_what_they_name():
+  k4 = ablation.train_flags(ablation.ROWS_BY_NAME["noise_k4"], 2, BUDGET, None)
+  assert _flag(k4, "num_diverse_samples") == "4"
+  assert _flag(k4, "batch_size") == "4"
+  assert _flag(k4, "seed") == "2"
+  pixel = ablation.train_flags(
+    ablation.ROWS_BY_NAME["pixel_only"], 0, BUDGET, None
+  )
+  assert (
+    _flag(pixel, "stage1_points") == _flag(pixel, "stage2_points") == "input"
+  )
+  sdn = ablation.train_flags(ablation.ROWS_BY_NAME["sdn"], 0, BUDGET, None)
+  assert _flag(sdn, "teacher_weights") is None  # the config's pretrain
+
+
+def test_a_shared_teacher_file_overrides_the_rows_teacher_flag():
+  row = ablation.ROWS_BY_NAME["random_teacher"]
+  flags = ablation.train_flags(
+    row, 1, BUDGET, "runs/x/teacher/random.weights.h5"
+  )
+  assert _flag(flags, "teacher_weights") == "runs/x/teacher/random.weights.h5"
+
+
+def test_a_batch_k_does_not_divide_is_refused():
+  with pytest.raises(ValueError, match="batch_size=6"):
+    ablation.train_flags(
+      ablation.ROWS_BY_NAME["noise_k4"], 0, ablation.Budget(10, 0, 6), None
+    )
+
+
+def test_unknown_rows_are_named():
+  with pytest.raises(ValueError, match="unknown rows nope"):
+    ablation.select(["sdn", "nope"])
+
+
+def test_student_seconds_spans_stage1_to_the_export():
+  log = "\n".join(
+    [
+      "I1205 23:59:00.000000 1 preparation.py:1] Prepared data",
+      "I1205 23:59:50.500000 1 loop.py:207] Stage 1: step 0 of 300",
+      "I1206 00:00:10.000000 1 loop.py:207] Stage 1: step 0 of 300",
+      "I1206 00:01:00.500000 1 loop.py:559] Exported the generator to x",
+    ]
+  )
+  assert ablation.student_seconds(log) == pytest.approx(70.0)
+  assert ablation.student_seconds("no log lines\n") is None
+
+
+def test_table_gives_mean_and_spread_per_column():
+  runs = [
+    {
+      "template": {"shape": 0.8, "all_named_right": 0.5},
+      "fid": 100.0,
+      "student_seconds": 600,
+    },
+    {
+      "template": {"shape": 0.9, "all_named_right": 0.7},
+      "fid": 120.0,
+      "student_seconds": 660,
+    },
+  ]
+  rows = [ablation.ROWS_BY_NAME["sdn"], ablation.ROWS_BY_NAME["pixel_only"]]
+  text = ablation.table(rows, {"sdn": runs})
+  lines = text.splitlines()
+  header = [c.strip() for c in lines[0].strip("|").split("|")]
+  sdn = dict(zip(header, (c.strip() for c in lines[2].strip("|").split("|"))))
+  assert sdn["seeds"] == "2"
+  assert sdn["shape"] == "85.0 ± 7.1"  # sample standard deviation
+  assert sdn["all right"] == "60.0 ± 14.1"
+  assert sdn["FID"] == "110 ± 14"
+  assert sdn["training min"] == "10.5 ± 0.7"
+  assert sdn["colour"] == "-"  # missing from these reports
+  pixel = [c.strip() for c in lines[3].strip("|").split("|")]
+  assert pixel[1] == "0" and set(pixel[2:]) == {"-"}
+
+
+def _ablate(*args):
+  return subprocess.run(
+    [sys.executable, os.path.join(ROOT, "tools", "ablate.py"), *args],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
+
+
+def test_dry_run_shares_each_teacher_from_the_run_that_makes_it(tmp_path):
+  root = str(tmp_path / "ablate")
+  result = _ablate(
+    "--dry_run",
+    "--rows=sdn,random_teacher,max_pooling",
+    "--seeds=3,4",
+    "--stage1_steps=10",
+    "--stage2_steps=2",
+    f"--root={root}",
+  )
+  assert result.returncode == 0, result.stderr
+  trains = [
+    line.split() for line in result.stdout.splitlines() if "--workdir=" in line
+  ]
+  assert len(trains) == 6
+  by_run = {(_flag(t, "workdir"), _flag(t, "seed")): t for t in trains}
+  sdn3 = by_run[(f"{root}/sdn/seed3", "3")]
+  assert _flag(sdn3, "teacher_weights") is None  # makes the teacher
+  sdn4 = by_run[(f"{root}/sdn/seed4", "4")]
+  assert _flag(sdn4, "teacher_weights") == (
+    f"{root}/sdn/seed3/teacher/vgg19_pretrained.weights.h5"
+  )
+  random4 = by_run[(f"{root}/random_teacher/seed4", "4")]
+  assert _flag(random4, "teacher_weights") == (
+    f"{root}/random_teacher/seed3/teacher/vgg19_random_seed3.weights.h5"
+  )
+  max3 = by_run[(f"{root}/max_pooling/seed3", "3")]
+  assert _flag(max3, "teacher_weights") is None  # its own, max-pooled
+  assert _flag(max3, "teacher_pooling") == "max"
+  evaluates = [
+    line for line in result.stdout.splitlines() if "--model_dir=" in line
+  ]
+  assert len(evaluates) == 6 and all("--split=test" in e for e in evaluates)
+
+
+def test_bad_rows_flag_is_a_usage_error(tmp_path):
+  result = _ablate("--dry_run", "--rows=sdn,bogus", f"--root={tmp_path}")
+  assert result.returncode != 0
+  assert "--rows/--seeds: unknown rows bogus" in result.stderr
+  assert "Traceback" not in result.stderr
