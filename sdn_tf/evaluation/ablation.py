@@ -118,6 +118,8 @@ def train_flags(
     f"--seed={seed}",
     f"--stage1_steps={stage1}",
     f"--stage2_steps={stage2}",
+    # --stage2_steps=0 alone means "use --stage2_epochs".
+    *(["--stage2_epochs=0"] if not stage2 else []),
     f"--batch_size={budget.batch_size // row.captions_per_image}",
     *row.flags,
   ]

@@ -32,7 +32,11 @@ def test_every_row_trains_the_same_images():
   stage1_only = ablation.train_flags(
     ablation.ROWS_BY_NAME["stage1_only"], 0, BUDGET, None
   )
+  # No Stage II at all: 0 steps alone would mean --stage2_epochs' steps.
   assert _flag(stage1_only, "stage2_steps") == "0"
+  assert _flag(stage1_only, "stage2_epochs") == "0"
+  sdn = ablation.train_flags(ablation.ROWS_BY_NAME["sdn"], 0, BUDGET, None)
+  assert _flag(sdn, "stage2_epochs") is None
 
 
 def test_rows_change_what_they_name():
