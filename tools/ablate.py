@@ -66,13 +66,10 @@ _DRY_RUN = flags.DEFINE_bool(
 def _teacher_file(maker_workdir: str, weights: str, seed: int) -> str:
   """Where the run in `maker_workdir` leaves the teacher it made."""
   # pylint: disable=g-import-not-at-top
-  from sdn_tf.config import Config
   from sdn_tf.training import teacher_pretraining
 
   if weights == "random":
-    return teacher_pretraining.random_teacher_path(
-      Config(teacher_weights=weights, seed=seed), maker_workdir
-    )
+    return teacher_pretraining.random_teacher_path(maker_workdir, seed)
   return teacher_pretraining.cached_paths(maker_workdir)[0]
 
 

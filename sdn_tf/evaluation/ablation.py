@@ -187,8 +187,8 @@ def _value(metrics: Dict, section: str, key: Optional[str]) -> Optional[float]:
   value = metrics.get(section)
   if key is not None:
     value = value.get(key) if isinstance(value, dict) else None
-  if isinstance(value, dict):  # {"mean": ...} metrics
-    value = value.get("mean", value.get("value"))
+  if isinstance(value, dict):  # {"mean": ..., "std": ...} metrics
+    value = value.get("mean")
   return value if isinstance(value, (int, float)) else None
 
 

@@ -383,26 +383,29 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     )
     or "no validation split",
   )
-  files.makedirs(files.split(weights_path)[0])
   # The input of "gap", not block5_pool.output: a shared max pool's
   # .output is the one of the VGG19 graph it came from.
   vgg = keras.Model(classifier.input, classifier.get_layer("gap").input)
-  # Written under a temporary name so a crash never leaves a half file
-  # that a rerun would take for a finished teacher.
   # The old report goes first and the new one comes last: weights without
   # a report read as stale, never as a finished cache.
   files.remove(report_path)
-  partial = weights_path.replace(".weights.h5", ".partial.weights.h5")
-  vgg.save_weights(partial)
-  files.replace(partial, weights_path)
+  _save_weights(vgg, weights_path)
   files.write_json(report_path, report)
   return weights_path
 
 
-def random_teacher_path(config: Config, workdir: str) -> str:
+def _save_weights(vgg: keras.Model, path: str) -> None:
+  """Written under a temporary name so a crash never leaves a half file
+  that a rerun would take for a finished teacher."""
+  files.makedirs(files.split(path)[0])
+  partial = path.replace(".weights.h5", ".partial.weights.h5")
+  vgg.save_weights(partial)
+  files.replace(partial, path)
+
+
+def random_teacher_path(workdir: str, seed: int) -> str:
   return files.join(
-    workdir_lib.teacher_dir(workdir),
-    f"vgg19_random_seed{config.seed}.weights.h5",
+    workdir_lib.teacher_dir(workdir), f"vgg19_random_seed{seed}.weights.h5"
   )
 
 
@@ -414,15 +417,10 @@ def random_teacher(config: Config, workdir: str) -> str:
   built in place, each would draw its own weights from whatever the
   random state was at that moment.
   """
-  path = random_teacher_path(config, workdir)
-  if files.exists(path):
-    return path
-  keras.utils.set_random_seed(config.seed)
-  vgg = teacher_lib.build_vgg19(config.image_size, weights=None)
-  files.makedirs(files.split(path)[0])
-  partial = path.replace(".weights.h5", ".partial.weights.h5")
-  vgg.save_weights(partial)
-  files.replace(partial, path)
+  path = random_teacher_path(workdir, config.seed)
+  if not files.exists(path):
+    keras.utils.set_random_seed(config.seed)
+    _save_weights(teacher_lib.build_vgg19(config.image_size), path)
   return path
 
 
@@ -431,7 +429,7 @@ def teacher_ready(config: Config, workdir: str) -> bool:
   if config.teacher_weights == "pretrain":
     return files.exists(cached_paths(workdir)[0])
   if config.teacher_weights == "random":
-    return files.exists(random_teacher_path(config, workdir))
+    return files.exists(random_teacher_path(workdir, config.seed))
   return True
 
 
