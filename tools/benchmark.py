@@ -53,17 +53,16 @@ _PEAK_DTYPE = {
 }
 
 
-def _data_dir(config) -> str:
-  """--data_dir if prepared, else a small shapes set made for the run."""
+def _data_dir(config, scratch: str) -> str:
+  """--data_dir if prepared, else a small shapes set made in `scratch`."""
   from sdn_tf.data import preparation  # pylint: disable=g-import-not-at-top
 
   if preparation.is_prepared(config) or config.dataset != "shapes":
     return preparation.ensure_prepared(config)
-  folder = tempfile.mkdtemp(prefix="sdn_benchmark_")
   small = dataclasses.replace(
     config,
-    raw_data_dir=os.path.join(folder, "raw"),
-    data_dir=os.path.join(folder, "records"),
+    raw_data_dir=os.path.join(scratch, "raw"),
+    data_dir=os.path.join(scratch, "records"),
     shapes_num_train=min(config.shapes_num_train, 512),
     shapes_num_test=min(config.shapes_num_test, 64),
   )
@@ -81,9 +80,12 @@ def run(config) -> dict:
   config = precision.resolve(config)
   keras.mixed_precision.set_global_policy(config.precision)
   keras.utils.set_random_seed(config.seed)
-  data_dir = _data_dir(config)
-  workload = workloads.build(_MODE.value, config, data_dir)
-  seconds = timing.time_calls(workload.run, _WARMUP.value, _STEPS.value)
+  # The made-up data set lives only as long as the run: a benchmark
+  # repeated in a sweep must not fill the disk with copies of it.
+  with tempfile.TemporaryDirectory(prefix="sdn_benchmark_") as scratch:
+    data_dir = _data_dir(config, scratch)
+    workload = workloads.build(_MODE.value, config, data_dir)
+    seconds = timing.time_calls(workload.run, _WARMUP.value, _STEPS.value)
   peak_result = peak.matmul_peak(
     _PEAK_DTYPE[config.precision], _PEAK_SIZE.value
   )

@@ -70,8 +70,15 @@ def _benchmark(tmp_path, *flags):
     f"--data_dir={tmp_path / 'records'}",
     *flags,
   ]
+  scratch = tmp_path / "tmp"
+  scratch.mkdir(exist_ok=True)
   return subprocess.run(
-    command, cwd=ROOT, capture_output=True, text=True, timeout=600
+    command,
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    env={**os.environ, "TMPDIR": str(scratch)},
   )
 
 
@@ -89,6 +96,12 @@ def test_tool_prints_one_json_line_per_run(tmp_path):
   assert 0 < result["utilisation"] < 1.5
   assert result["peak"]["flops_per_second"] > 0
   assert result["peak_memory_mib"] > 0
+  # The small data set it made for the run (no prepared --data_dir) is gone.
+  assert not [
+    name
+    for name in os.listdir(tmp_path / "tmp")
+    if name.startswith("sdn_benchmark_")
+  ]
 
 
 def test_tool_rejects_a_bad_flag_in_one_line(tmp_path):
