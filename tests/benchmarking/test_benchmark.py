@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
@@ -11,6 +9,7 @@ import tensorflow as tf
 from sdn_tf.benchmarking import flops
 from sdn_tf.benchmarking import peak
 from sdn_tf.benchmarking import timing
+from tests import tool_runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -62,21 +61,14 @@ def test_matmul_peak_is_positive_and_dtype_aware():
 
 
 def _benchmark(tmp_path, *flags):
-  command = [
-    sys.executable,
-    os.path.join(ROOT, "tools", "benchmark.py"),
+  scratch = tmp_path / "tmp"
+  scratch.mkdir(exist_ok=True)
+  return tool_runner.run_tool(
+    "benchmark.py",
     "--flagfile=" + os.path.join(ROOT, "configs", "shapes_smoke.cfg"),
     f"--raw_data_dir={tmp_path / 'raw'}",
     f"--data_dir={tmp_path / 'records'}",
     *flags,
-  ]
-  scratch = tmp_path / "tmp"
-  scratch.mkdir(exist_ok=True)
-  return subprocess.run(
-    command,
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
     timeout=600,
     env={**os.environ, "TMPDIR": str(scratch)},
   )

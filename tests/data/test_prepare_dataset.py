@@ -6,17 +6,12 @@ Bad runs fail before TensorFlow is imported, so they take about a second.
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
 import pytest
 
-REPO_ROOT = os.path.dirname(
-  os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-)
-SCRIPT = os.path.join("tools", "prepare_dataset.py")
+from tests import tool_runner
 
 
 def make_folder(
@@ -34,16 +29,9 @@ def make_folder(
 
 
 def run_tool(*args):
+  # Without PYTHONPATH: the tool finds the package by itself.
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  return subprocess.run(
-    [sys.executable, SCRIPT, *args],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
-  )
+  return tool_runner.run_tool("prepare_dataset.py", *args, env=env)
 
 
 def test_good_run_writes_a_prepared_data_set(tmp_path):

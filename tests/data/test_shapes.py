@@ -7,18 +7,14 @@ holds the pixels and captions against docs/SHAPES.md and attributes.jsonl.
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
 import pytest
 
 from sdn_tf.data import shapes
+from tests import tool_runner
 
-_REPO_ROOT = os.path.dirname(
-  os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-)
 _NUM_TRAIN = 40
 _NUM_TEST = 40  # At least 32, so that every class appears.
 _SEED = 7
@@ -518,14 +514,7 @@ def test_captions_describe_their_image(dataset):
 
 
 def _run_cli(*args):
-  return subprocess.run(
-    [sys.executable, os.path.join("tools", "make_shapes.py"), *args],
-    cwd=_REPO_ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
-    check=False,
-  )
+  return tool_runner.run_tool("make_shapes.py", *args, timeout=120)
 
 
 def test_cli_end_to_end(tmp_path):

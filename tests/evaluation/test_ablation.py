@@ -1,14 +1,10 @@
 """The ablation rows, their equal-compute flags, the table and tools/ablate.py."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from sdn_tf.evaluation import ablation
+from tests import tool_runner
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 BUDGET = ablation.Budget(stage1_steps=300, stage2_steps=30, batch_size=16)
 
 
@@ -116,14 +112,7 @@ def test_table_gives_mean_and_spread_per_column():
 
 
 def _ablate(*args):
-  return subprocess.run(
-    [sys.executable, os.path.join(ROOT, "tools", "ablate.py"), *args],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
-  )
+  return tool_runner.run_tool("ablate.py", *args)
 
 
 def test_dry_run_shares_each_teacher_from_the_run_that_makes_it(tmp_path):
