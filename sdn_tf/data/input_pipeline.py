@@ -34,7 +34,9 @@ import random
 from typing import Dict
 from typing import List
 from typing import Optional
+from typing import Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from sdn_tf.data.records import checked_reader
@@ -80,6 +82,14 @@ def shard_files(data_dir: str, split: str) -> List[str]:
   return shards
 
 
+def has_split(data_dir: str, split: str) -> bool:
+  """Whether `data_dir` holds shards of `split` (validation may have none)."""
+  try:
+    return bool(shard_files(data_dir, split))
+  except FileNotFoundError:
+    return False
+
+
 def probe_embedding_dim(shards: List[str]) -> Optional[int]:
   """Embedding size D of the first record, or None without embeddings.
 
@@ -120,6 +130,7 @@ def make_dataset(
   cache: bool = False,
   shuffle_buffer_size: Optional[int] = None,
   drop_remainder: bool = True,
+  positions: Optional[Sequence[int]] = None,
 ) -> tf.data.Dataset:
   """Builds the batched dataset of one split of a prepared data dir.
 
@@ -154,6 +165,9 @@ def make_dataset(
     drop_remainder: drop the last partial batch (static batch dimension).
       Keep it True for training; evaluation may turn it off to see every
       example.
+    positions: only the records at these positions of the split's read
+      order (0-based, not training), in that order; the others are skipped
+      before they are decoded, and reading stops after the last one.
 
   Returns:
     A `tf.data.Dataset` of dicts, see the module docstring.
@@ -166,6 +180,10 @@ def make_dataset(
   base_seed = _base_seed(seed, deterministic)
 
   dataset = _read_records(shards, training, base_seed, input_context)
+  if positions is not None:
+    if training:
+      raise ValueError("positions are for reading a split once, in order")
+    dataset = _at_positions(dataset, positions)
   dataset = dataset.map(
     lambda s: _decode_example(s, image_size, embedding_dim, crop_to_box),
     num_parallel_calls=tf.data.AUTOTUNE,
@@ -275,6 +293,23 @@ def _read_records(
   if not shard_by_file:
     dataset = dataset.shard(num_pipelines, pipeline_id)
   return dataset
+
+
+def _at_positions(
+  dataset: tf.data.Dataset, positions: Sequence[int]
+) -> tf.data.Dataset:
+  """The elements of `dataset` at `positions`, undecoded and in order."""
+  if not positions:
+    return dataset.take(0)
+  wanted = np.zeros(max(positions) + 1, dtype=bool)
+  wanted[list(positions)] = True
+  wanted = tf.constant(wanted)
+  return (
+    dataset.take(len(wanted))
+    .enumerate()
+    .filter(lambda index, _: wanted[index])
+    .map(lambda _, serialized: serialized)
+  )
 
 
 def _decode_example(

@@ -223,13 +223,6 @@ def weakest_head(split_report: dict, key: str = "accuracy") -> float:
   return min(values) if values else 0.0
 
 
-def _has_split(data_dir: str, split: str) -> bool:
-  try:
-    return bool(input_pipeline.shard_files(data_dir, split))
-  except FileNotFoundError:
-    return False
-
-
 def _make_optimizer(config: Config, steps: int):
   """Adam, warmed up linearly then cosine-decayed over `steps`."""
   warmup = int(round(WARMUP_FRACTION * steps))
@@ -363,7 +356,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     "heads": heads,
   }
   for split in ("validation", "test"):
-    if _has_split(data_dir, split):
+    if input_pipeline.has_split(data_dir, split):
       report[split] = evaluate_accuracy(
         classifier,
         _teacher_space_dataset(

@@ -269,6 +269,20 @@ def test_all_captions_yields_every_pair(embedding_dir):
   assert pairs[5] == ("emb1 caption 1", 11.0)
 
 
+def test_positions_read_only_those_records_in_order(plain_dir):
+  def ids(**kwargs):
+    dataset = _dataset(plain_dir, global_batch_size=1, **kwargs)
+    return [b["id"][0] for b in _take(dataset, 100)]
+
+  every = ids()
+  assert len(every) == NUM_PLAIN
+  assert ids(positions=[1, 4, 5]) == [every[1], every[4], every[5]]
+  assert ids(positions=[NUM_PLAIN - 1]) == [every[-1]]
+  assert ids(positions=[]) == []
+  with pytest.raises(ValueError, match="positions"):
+    _dataset(plain_dir, training=True, positions=[0])
+
+
 @pytest.mark.parametrize(
   "dir_name,num_examples",
   [
