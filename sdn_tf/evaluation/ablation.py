@@ -65,6 +65,14 @@ ROWS = (
     ("--teacher_pooling=max",),
     teacher=("pretrain", "max"),
   ),
+  # Issue 10's check that bfloat16 costs no quality: the student trained in
+  # float32 from the same teacher and text encoder. (Where --precision=auto
+  # picks float32 anyway, this row equals "sdn".)
+  Row(
+    "float32",
+    "student trained in float32 (the main job: bfloat16 where fast)",
+    ("--precision=float32",),
+  ),
   Row(
     "noise_k1",
     f"noise z ({NOISE_DIM}), K = 1",

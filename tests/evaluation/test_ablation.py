@@ -48,6 +48,12 @@ def test_rows_change_what_they_name():
   )
   sdn = ablation.train_flags(ablation.ROWS_BY_NAME["sdn"], 0, BUDGET, None)
   assert _flag(sdn, "teacher_weights") is None  # the config's pretrain
+  assert _flag(sdn, "precision") is None  # the config's auto
+  float32 = ablation.train_flags(
+    ablation.ROWS_BY_NAME["float32"], 0, BUDGET, None
+  )
+  assert _flag(float32, "precision") == "float32"
+  assert ablation.ROWS_BY_NAME["float32"].teacher == ("pretrain", "avg")
 
 
 def test_a_shared_teacher_file_overrides_the_rows_teacher_flag():
