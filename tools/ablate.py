@@ -8,10 +8,13 @@ Usage, from the repository root:
 Each row (`sdn_tf/evaluation/ablation.py` lists them and says how compute
 is kept equal) is `--config` plus the row's flags, trained once per seed in
 <root>/<row>/seed<N> with `python -m sdn_tf.train`, then judged with
-`python -m sdn_tf.evaluate` on `--split`. Seeds go in the outer loop, so
-every row has its first seed before any has its second. A run whose
-metrics.json exists is not run again: rerun the same command to resume.
-Prints the table after each run and writes it to <root>/results.md.
+`python -m sdn_tf.evaluate` on `--split` into metrics_<split>.json. Seeds
+go in the outer loop, so every row has its first seed before any has its
+second. A run whose metrics_<split>.json exists is not run again, and one
+that has its export is not trained again: rerun the same command to
+resume, or the same command with --split=test to judge on the test split
+the runs tuned on validation. Prints the table after each run and writes it
+to <root>/results_<split>.md.
 
 Long: each run is a main job's Stage I and II. A benchmark-like tool, not
 a test: give it the machine.
@@ -88,17 +91,31 @@ def _run(command, log_path: str) -> float:
   return time.time() - start
 
 
+def _metrics_path(workdir: str) -> str:
+  return os.path.join(workdir, f"metrics_{_SPLIT.value}.json")
+
+
+def _trained(workdir: str) -> bool:
+  """Whether the run in `workdir` has exported its generator."""
+  export = os.path.join(workdir, "export")
+  return os.path.isdir(export) and any(
+    name.isdigit() for name in os.listdir(export)
+  )
+
+
 def _results(rows, seeds):
   results = {}
   for row in rows:
     for seed in seeds:
-      path = os.path.join(_ROOT.value, row.name, f"seed{seed}", "metrics.json")
+      path = _metrics_path(os.path.join(_ROOT.value, row.name, f"seed{seed}"))
       if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
           metrics = json.load(f)
         log_path = os.path.join(os.path.dirname(path), "train.log")
-        with open(log_path, encoding="utf-8", errors="replace") as f:
-          metrics["student_seconds"] = ablation.student_seconds(f.read())
+        metrics["student_seconds"] = None  # a run trained elsewhere
+        if os.path.exists(log_path):
+          with open(log_path, encoding="utf-8", errors="replace") as f:
+            metrics["student_seconds"] = ablation.student_seconds(f.read())
         results.setdefault(row.name, []).append(metrics)
   return results
 
@@ -126,9 +143,10 @@ def main(argv):
   started, done_seconds, done_runs = time.time(), 0.0, 0
   for index, (seed, row) in enumerate(runs, 1):
     workdir = os.path.join(_ROOT.value, row.name, f"seed{seed}")
-    metrics_path = os.path.join(workdir, "metrics.json")
+    metrics_path = _metrics_path(workdir)
     if os.path.exists(metrics_path):
       continue
+    trained = _trained(workdir)
     maker = makers[row.teacher]
     teacher_file = None
     if workdir != maker:
@@ -153,7 +171,8 @@ def main(argv):
       f"--out={metrics_path}",
     ]
     if _DRY_RUN.value:
-      print(" ".join(train))
+      if not trained:
+        print(" ".join(train))
       print(" ".join(evaluate))
       continue
     left = len(runs) - index + 1
@@ -163,9 +182,13 @@ def main(argv):
       if done_runs
       else ""
     )
-    print(f"[{index}/{len(runs)}] {row.name} seed {seed}{eta}", flush=True)
+    print(
+      f"[{index}/{len(runs)}] {row.name} seed {seed}"
+      f"{' (trained: judging only)' if trained else ''}{eta}",
+      flush=True,
+    )
     os.makedirs(workdir, exist_ok=True)
-    if teacher_file:
+    if teacher_file and not trained:
       if not os.path.isfile(teacher_file):
         raise SystemExit(f"error: {teacher_file} (made by {maker}) is missing")
       # The text encoder aligned with that teacher: its cache records the
@@ -178,25 +201,33 @@ def main(argv):
           dirs_exist_ok=True,
         )
     run_start = time.time()
-    train_seconds = _run(train, os.path.join(workdir, "train.log"))
-    _run(evaluate, os.path.join(workdir, "evaluate.log"))
+    train_seconds = 0.0
+    if not trained:
+      train_seconds = _run(train, os.path.join(workdir, "train.log"))
+    _run(evaluate, os.path.join(workdir, f"evaluate_{_SPLIT.value}.log"))
     with open(metrics_path, encoding="utf-8") as f:
       metrics = json.load(f)
-    metrics["train_seconds"] = round(train_seconds, 1)
+    if not trained:
+      metrics["train_seconds"] = round(train_seconds, 1)
     metrics["train_flags"] = train[3:]
     with open(metrics_path, "w", encoding="utf-8") as f:
       json.dump(metrics, f, indent=1)
     done_seconds += time.time() - run_start
     done_runs += 1
+    training = (
+      f" (training {progress.format_duration(train_seconds)})"
+      if not trained
+      else ""
+    )
     print(
-      f"  done in {progress.format_duration(time.time() - run_start)} "
-      f"(training {progress.format_duration(train_seconds)}); "
-      f"{progress.format_duration(time.time() - started)} so far",
+      f"  done in {progress.format_duration(time.time() - run_start)}"
+      f"{training}; {progress.format_duration(time.time() - started)} so far",
       flush=True,
     )
   text = ablation.table(rows, _results(rows, seeds))
   if not _DRY_RUN.value:
-    with open(os.path.join(_ROOT.value, "results.md"), "w") as f:
+    results_path = os.path.join(_ROOT.value, f"results_{_SPLIT.value}.md")
+    with open(results_path, "w") as f:
       f.write(text + "\n")
   print(text)
 

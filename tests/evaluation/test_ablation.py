@@ -156,6 +156,30 @@ def test_dry_run_shares_each_teacher_from_the_run_that_makes_it(tmp_path):
   assert len(evaluates) == 6 and all("--split=test" in e for e in evaluates)
 
 
+def test_a_trained_run_is_only_judged_and_a_judged_one_skipped(tmp_path):
+  root = tmp_path / "ablate"
+  (root / "sdn" / "seed0" / "export" / "1").mkdir(parents=True)
+  (root / "sdn" / "seed1" / "export" / "1").mkdir(parents=True)
+  (root / "sdn" / "seed1" / "metrics_test.json").write_text("{}")
+  result = _ablate(
+    "--dry_run",
+    "--rows=sdn",
+    "--seeds=0,1,2",
+    "--split=test",
+    f"--root={root}",
+  )
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  trains = [line for line in lines if "--workdir=" in line]
+  evaluates = [line for line in lines if "--model_dir=" in line]
+  # Seed 0 is trained: judged only. Seed 1 is judged on test: skipped.
+  assert [_flag(t.split(), "workdir") for t in trains] == [f"{root}/sdn/seed2"]
+  assert [_flag(e.split(), "out") for e in evaluates] == [
+    f"{root}/sdn/seed0/metrics_test.json",
+    f"{root}/sdn/seed2/metrics_test.json",
+  ]
+
+
 def test_bad_rows_flag_is_a_usage_error(tmp_path):
   result = _ablate("--dry_run", "--rows=sdn,bogus", f"--root={tmp_path}")
   assert result.returncode != 0
