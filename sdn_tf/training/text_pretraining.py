@@ -174,7 +174,7 @@ def pretrain_encoder(
     teacher, config, data_dir, "train", num_images
   )
   # Judged on validation where the records have it: the test split stays
-  # closed until the numbers that are reported.
+  # closed except for the numbers that are reported.
   heldout_split = (
     "validation" if input_pipeline.has_split(data_dir, "validation") else "test"
   )
