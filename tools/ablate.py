@@ -96,11 +96,12 @@ def _metrics_path(workdir: str) -> str:
 
 
 def _trained(workdir: str) -> bool:
-  """Whether the run in `workdir` has exported its generator."""
-  export = os.path.join(workdir, "export")
-  return os.path.isdir(export) and any(
-    name.isdigit() for name in os.listdir(export)
-  )
+  """Whether the run in `workdir` has exported its generator (an export
+  version appears only once complete: it is renamed into place)."""
+  # pylint: disable=g-import-not-at-top
+  from sdn_tf.training import workdir as workdir_lib
+
+  return bool(workdir_lib.export_versions(workdir_lib.export_dir(workdir)))
 
 
 def _results(rows, seeds):
