@@ -42,6 +42,7 @@ import tensorflow as tf
 from sdn_tf.data.records import checked_reader
 from sdn_tf.data.records import schema
 from sdn_tf.utils import files
+from sdn_tf.utils.errors import UsageError
 
 # Memory a training pipeline's shuffle buffer may hold (uint8 images).
 SHUFFLE_BUFFER_BYTES = 512 * 2**20
@@ -100,7 +101,7 @@ def probe_embedding_dim(shards: List[str]) -> Optional[int]:
     (s for path in shards for s in checked_reader.read_shard(path)), None
   )
   if first is None:
-    raise ValueError(f"the shards hold no readable records: {shards}")
+    raise UsageError(f"the shards hold no readable records: {shards}")
   features = tf.train.Example.FromString(first).features
   embeddings = features.feature[schema.EMBEDDINGS].float_list.value
   num_captions = len(features.feature[schema.CAPTIONS].bytes_list.value)

@@ -449,7 +449,7 @@ def _train_and_export(
       lambda: teacher_lib.build_teacher(
         config.image_size, teacher_weights, config.teacher_pooling
       ),
-      teacher_lib.identity(
+      lambda: teacher_lib.identity(
         teacher_weights,
         config.image_size,
         config.teacher_pooling,

@@ -19,6 +19,7 @@ teacher, so a rerun reuses them.
 
 import io
 import time
+from typing import Callable
 from typing import Dict
 from typing import List
 from typing import Tuple
@@ -43,8 +44,10 @@ _BATCH = 64
 _FEATURE_BATCH = 64
 _LOG_EVERY = 100
 _WHITENING_CAPTIONS = 4096
-# Flags whose change makes a cached encoder stale.
+# Flags whose change makes a cached encoder stale (--seed picks the
+# sampled images and the initial weights).
 _SETTINGS = (
+  "seed",
   "text_pretrain_point",
   "text_pretrain_steps",
   "text_pretrain_images",
@@ -375,15 +378,17 @@ def resolve_encoder_weights(
   data_dir: str,
   make_encoder,
   make_teacher,
-  teacher_identity: str,
+  identify_teacher: Callable[[], str],
 ):
   """The pretrained encoder weights' path, pretraining once if not cached.
 
-  `teacher_identity` is `teacher.identity(...)` of the teacher that
-  `make_teacher` builds. Returns None when --text_pretrain_steps is 0.
+  `identify_teacher()` returns `teacher.identity(...)` of the teacher that
+  `make_teacher` builds (called only when needed: it hashes the weights).
+  Returns None when --text_pretrain_steps is 0.
   """
   if not config.text_pretrain_steps:
     return None
+  teacher_identity = identify_teacher()
   weights_path, report_path = cached_paths(workdir)
   if files.exists(weights_path):
     stale = workdir_lib.cache_differences(

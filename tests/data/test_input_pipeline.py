@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from sdn_tf.data import input_pipeline
 from sdn_tf.data.records import schema
+from sdn_tf.utils.errors import UsageError
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 SIZE = 8  # output side R
@@ -314,6 +315,17 @@ def test_missing_shards_error_names_dir_and_pattern(tmp_path):
     _dataset(tmp_path)
   assert str(tmp_path) in str(error.value)
   assert schema.shard_pattern("train") in str(error.value)
+
+
+def test_a_split_of_empty_shards_is_a_usage_error_naming_them(tmp_path):
+  # A conversion cut short can leave shards with no records; the error is
+  # the user's to fix, one line naming the files, not a crash downstream.
+  empty = tmp_path / schema.shard_name("train", 0, 1)
+  with tf.io.TFRecordWriter(str(empty)):
+    pass
+  with pytest.raises(UsageError, match="hold no readable records") as error:
+    _dataset(tmp_path)
+  assert str(empty) in str(error.value)
 
 
 def test_read_metadata(plain_dir, tmp_path):

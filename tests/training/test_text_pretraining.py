@@ -189,7 +189,12 @@ def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
 
   workdir = str(tmp_path)
   path = text_pretraining.resolve_encoder_weights(
-    config, workdir, data_dir, make_encoder, lambda: teacher, "teacher A"
+    config,
+    workdir,
+    data_dir,
+    make_encoder,
+    lambda: teacher,
+    lambda: "teacher A",
   )
   report_path = text_pretraining.cached_paths(workdir)[1]
   with open(report_path) as f:
@@ -197,14 +202,24 @@ def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
   assert report["whitening"]["std"] == 0.1
   assert report["settings"]["text_pretrain_steps"] == 2
   again = text_pretraining.resolve_encoder_weights(
-    config, workdir, data_dir, make_encoder, lambda: teacher, "teacher A"
+    config,
+    workdir,
+    data_dir,
+    make_encoder,
+    lambda: teacher,
+    lambda: "teacher A",
   )
   assert again == path and len(calls) == 1
   assert "pretrained with other flags" not in caplog.text
   changed = Config(**{**config.__dict__, "text_embedding_std": 0.3})
   assert (
     text_pretraining.resolve_encoder_weights(
-      changed, workdir, data_dir, make_encoder, lambda: teacher, "teacher A"
+      changed,
+      workdir,
+      data_dir,
+      make_encoder,
+      lambda: teacher,
+      lambda: "teacher A",
     )
     == path
   )
@@ -215,17 +230,57 @@ def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
   # Aligned with another teacher (another pooling, or one pretrained
   # again under the same flags), the encoder is stale too.
   text_pretraining.resolve_encoder_weights(
-    changed, workdir, data_dir, make_encoder, lambda: teacher, "teacher B"
+    changed,
+    workdir,
+    data_dir,
+    make_encoder,
+    lambda: teacher,
+    lambda: "teacher B",
   )
   assert len(calls) == 3
   assert "--teacher: cached teacher A, now teacher B" in caplog.text
+  # Another --seed samples other images and starts from other weights.
+  reseeded = Config(**{**changed.__dict__, "seed": changed.seed + 1})
+  text_pretraining.resolve_encoder_weights(
+    reseeded,
+    workdir,
+    data_dir,
+    make_encoder,
+    lambda: teacher,
+    lambda: "teacher B",
+  )
+  assert len(calls) == 4
+  assert f"--seed: cached {changed.seed}, now {changed.seed + 1}" in (
+    caplog.text
+  )
   # Weights whose report is gone (a crash between the two writes) are
   # not taken for a finished cache either.
   os.remove(report_path)
   text_pretraining.resolve_encoder_weights(
-    changed, workdir, data_dir, make_encoder, lambda: teacher, "teacher B"
+    reseeded,
+    workdir,
+    data_dir,
+    make_encoder,
+    lambda: teacher,
+    lambda: "teacher B",
   )
-  assert len(calls) == 4
+  assert len(calls) == 5
+
+
+def test_no_pretraining_reads_nothing(setup, tmp_path):
+  config, data_dir, _ = setup
+  config = Config(**{**config.__dict__, "text_pretrain_steps": 0})
+
+  def never(*_):
+    raise AssertionError("called with --text_pretrain_steps=0")
+
+  # Hashing the teacher's weights (a large, maybe remote, file) is skipped.
+  assert (
+    text_pretraining.resolve_encoder_weights(
+      config, str(tmp_path), data_dir, never, never, never
+    )
+    is None
+  )
 
 
 @pytest.mark.parametrize("policy", ["stop", "skip"])
