@@ -709,6 +709,12 @@ def test_a_non_finite_step_is_skipped_counted_and_logged(extended):
   assert scalars["stage2/skipped_steps"][-1] == (final, 1.0)
   # The logged loss is the mean of the applied step only: finite.
   assert all(math.isfinite(v) for _, v in scalars["stage2/loss"])
+  # The count is in the checkpoint, so a resumed run counts on from it.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  saved = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+  key = "stage2_skipped_steps/.ATTRIBUTES/VARIABLE_VALUE"
+  assert saved.get_tensor(key) == 1
 
 
 def test_a_non_finite_step_stops_training_before_any_save(diverged):

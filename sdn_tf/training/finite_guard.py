@@ -97,10 +97,10 @@ def apply_if_finite(
 class NonFiniteSteps:
   """Host side of the guard: the policy, the count and the poison step."""
 
-  def __init__(self, config: Config, what: str):
+  def __init__(self, config: Config, what: str, already_skipped: int = 0):
     self.policy = config.on_non_finite
     self.what = what
-    self.skipped = 0
+    self.skipped = already_skipped  # by the run this one resumes
     target, step = parse_poison(config.test_poison)
     self._poison_step = step if target == what else None
 

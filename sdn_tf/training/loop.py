@@ -109,11 +109,20 @@ class TrainState:
     self.stage = tf.Variable(
       STAGE_ONE, dtype=tf.int64, trainable=False, name="stage"
     )
+    # Saved so that a resumed run goes on counting its skipped steps.
+    self.skipped_steps = {
+      stage: tf.Variable(
+        0, dtype=tf.int64, trainable=False, name=f"stage{stage}_skipped_steps"
+      )
+      for stage in (STAGE_ONE, STAGE_TWO)
+    }
     trackables = dict(
       generator=self.generator,
       stage1_optimizer=self.optimizers[STAGE_ONE],
       stage2_optimizer=self.optimizers[STAGE_TWO],
       stage=self.stage,
+      stage1_skipped_steps=self.skipped_steps[STAGE_ONE],
+      stage2_skipped_steps=self.skipped_steps[STAGE_TWO],
     )
     if self.scales is not None:
       trackables["point_scales"] = self.scales
@@ -219,13 +228,16 @@ def run_stage(
   meter = progress.RateMeter(step)
   window = summaries.MeanWindow()
   name = f"stage{stage}"
-  guard = finite_guard.NonFiniteSteps(config, name)
+  skipped = state.skipped_steps[stage]
+  guard = finite_guard.NonFiniteSteps(config, name, int(skipped.numpy()))
   try:
     while step < total_steps:
       logs, applied = train_step(iterator, guard.poison(step + 1))
       step += 1
       if guard.check(bool(applied), step):
         window.add({k: float(v) for k, v in logs.items()})
+      else:
+        skipped.assign(guard.skipped)
       if step % config.log_every == 0 or step == total_steps:
         rate = meter.tick(step)
         means = window.pop()
@@ -425,6 +437,8 @@ def _train_and_export(
         now,
       )
     workdir_lib.write_config(workdir, config)
+    for path in workdir_lib.remove_unfinished_checkpoints(workdir):
+      logging.warning("Removed %s: a checkpoint save cut short", path)
   # Each phase starts from the seed, not from whatever random state the
   # phases before it left: a rerun that finds the teacher cached must build
   # the same text encoder and student as the run that pretrained it.

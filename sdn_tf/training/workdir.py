@@ -200,6 +200,28 @@ def checkpoints_newest_first(workdir: str) -> List[str]:
 
 
 _CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
+# TensorFlow writes a checkpoint under this name, then renames its files.
+_UNFINISHED_CHECKPOINT = re.compile(r"ckpt-\d+_temp")
+
+
+def remove_unfinished_checkpoints(workdir: str) -> List[str]:
+  """Deletes what a save cut short by a kill left; returns the paths.
+
+  Never read (a checkpoint counts only by its index file), but each can
+  hold a whole model's weights. Only for the one trainer of `workdir`,
+  before it saves.
+  """
+  folder = checkpoint_dir(workdir)
+  if not files.isdir(folder):
+    return []
+  removed = [
+    files.join(folder, name)
+    for name in files.listdir(folder)
+    if _UNFINISHED_CHECKPOINT.fullmatch(name)
+  ]
+  for path in removed:
+    files.rmtree(path, ignore_errors=True)
+  return removed
 
 
 def latest_checkpoint(workdir: str) -> Optional[str]:

@@ -106,6 +106,12 @@ def test_skip_policy_counts_and_logs(monkeypatch):
   )
 
 
+def test_a_resumed_guard_counts_on_from_the_saved_count():
+  guard = finite_guard.NonFiniteSteps(Config(on_non_finite="skip"), "stage1", 4)
+  assert not guard.check(False, 30)
+  assert guard.scalars() == {"skipped_steps": 5.0}
+
+
 def test_poison_hits_only_its_target_and_step():
   config = Config(test_poison="stage2:5")
   assert bool(finite_guard.NonFiniteSteps(config, "stage2").poison(5))

@@ -181,6 +181,8 @@ def test_kill_9_six_times_then_the_same_command_finishes(tmp_path):
   versions = sorted(n for n in os.listdir(exports) if n.isdigit())
   assert versions == ["1"], os.listdir(exports)
   assert _complete_checkpoints(base)[-1] == STAGE1_STEPS + STAGE2_STEPS
+  # The save cut short left ckpt-N_temp; the next run removed it.
+  assert not [n for n in os.listdir(checkpoints) if n.endswith("_temp")]
 
   # What it draws is what the uninterrupted run draws, bit for bit.
   compared = subprocess.run(

@@ -68,3 +68,18 @@ def test_config_json_is_replaced_whole(tmp_path):
   _recorded(tmp_path, seed=4)
   assert os.listdir(tmp_path) == [workdir_lib.CONFIG_FILE]
   assert workdir_lib.read_config(str(tmp_path)).seed == 4
+
+
+def test_only_checkpoints_cut_short_are_removed(tmp_path):
+  folder = tmp_path / "checkpoints"
+  unfinished = folder / "ckpt-7_temp"
+  unfinished.mkdir(parents=True)
+  (unfinished / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"w")
+  kept = ["ckpt-6.index", "ckpt-6.data-00000-of-00001", "checkpoint"]
+  for name in kept:
+    (folder / name).write_bytes(b"x")
+  removed = workdir_lib.remove_unfinished_checkpoints(str(tmp_path))
+  assert removed == [str(unfinished)]
+  assert sorted(os.listdir(folder)) == sorted(kept)
+  assert workdir_lib.remove_unfinished_checkpoints(str(tmp_path)) == []
+  assert workdir_lib.remove_unfinished_checkpoints(str(tmp_path / "new")) == []
