@@ -232,10 +232,12 @@ class Config:
   )
   jit_compile: str = option(
     "auto",
-    "Compile each step's loss and gradients with XLA; auto uses it on "
-    "TPUs and GPUs, not on CPUs (where it was measured slower), and logs "
-    "why.",
-    ("auto", "true", "false"),
+    "Compile each step's loss and gradients with XLA. measure: a long "
+    "training stage times its step both ways and keeps the faster (other "
+    "work runs without XLA). auto: XLA on TPUs and GPUs, "
+    "not on CPUs in bfloat16 (measured slower), measure on CPUs in "
+    "float32; it logs why.",
+    ("auto", "true", "false", "measure"),
   )
   seed: int = option(0, "Seed of data order, noise and initialisation.")
   log_every: int = option(20, "Steps between progress lines and scalars.")
@@ -324,7 +326,8 @@ class Config:
 
   @property
   def use_xla(self) -> bool:
-    """--jit_compile as a bool, once `training.precision.resolve` ran."""
+    """--jit_compile as a bool, once `training.precision.resolve` ran
+    (False for measure: what work that does not measure uses)."""
     if self.jit_compile == "auto":
       raise ValueError(
         "--jit_compile=auto must be resolved first "

@@ -44,6 +44,7 @@ from sdn_tf.training import summaries
 from sdn_tf.training import teacher_pretraining
 from sdn_tf.training import text_pretraining
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.training import xla_choice
 from sdn_tf.utils import files
 from sdn_tf.utils import progress
 from sdn_tf.utils.errors import UsageError
@@ -191,6 +192,24 @@ def _distributed_dataset(
   return strategy.distribute_datasets_from_function(dataset_fn)
 
 
+def _make_train_step(config, strategy, task, optimizer, stage, steps_left):
+  def make(jit_compile: bool):
+    return distillation.make_train_step(
+      strategy, task, optimizer, stage, config.batch_size, jit_compile
+    )
+
+  if (
+    config.jit_compile == "measure"
+    and steps_left >= xla_choice.MIN_STEPS
+    # A choice made by the clock would make the run irreproducible.
+    and not config.deterministic
+    # XLA compiles a step only on one replica (distillation.py).
+    and strategy.num_replicas_in_sync == 1
+  ):
+    return xla_choice.MeasuredStep(make(False), make(True), f"stage{stage}")
+  return make(config.use_xla)
+
+
 def run_stage(
   stage: int,
   total_steps: int,
@@ -217,8 +236,8 @@ def run_stage(
   task = distillation.DistillationTask(
     config, state.teacher, state.generator, state.scales
   )
-  train_step = distillation.make_train_step(
-    strategy, task, optimizer, stage, config.batch_size, config.use_xla
+  train_step = _make_train_step(
+    config, strategy, task, optimizer, stage, total_steps - step
   )
   if step:
     logging.info(

@@ -95,7 +95,8 @@ def choose_precision(machine: Machine) -> Choice:
 
 
 def choose_jit_compile(machine: Machine, precision: str) -> Choice:
-  """XLA only where it helps the chosen precision on this device."""
+  """XLA only where it helps the chosen precision on this device; None:
+  where no rule is known, measured by the run itself."""
   if machine.kind == "tpu":
     return Choice(True, "TPU programs are always XLA-compiled")
   if machine.kind == "gpu":
@@ -106,8 +107,10 @@ def choose_jit_compile(machine: Machine, precision: str) -> Choice:
     )
   if precision == "float32":
     return Choice(
-      False,
-      "on CPU, float32 steps ran no faster under XLA than through oneDNN",
+      None,
+      "on CPU, XLA made float32 training steps faster on some machines "
+      "and slower on others: long training stages time both and keep the "
+      "faster, other work runs without XLA",
     )
   return Choice(
     False,

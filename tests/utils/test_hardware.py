@@ -37,9 +37,12 @@ def test_tpu_is_bfloat16_and_compiled():
   assert hardware.choose_jit_compile(tpu, "mixed_bfloat16").value is True
 
 
-def test_xla_off_on_cpu_on_for_gpu():
-  for precision in ("float32", "mixed_bfloat16"):
-    assert hardware.choose_jit_compile(PLAIN_CPU, precision).value is False
+def test_xla_measured_for_float32_on_cpu_off_for_bfloat16_on_for_gpu():
+  for machine in (PLAIN_CPU, AMX):
+    assert hardware.choose_jit_compile(machine, "mixed_bfloat16").value is False
+    measured = hardware.choose_jit_compile(machine, "float32")
+    assert measured.value is None
+    assert "time both" in measured.reason
   gpu = hardware.Machine("gpu", gpu_capability=(8, 0))
   assert hardware.choose_jit_compile(gpu, "mixed_bfloat16").value is True
 
