@@ -91,6 +91,10 @@ def _run(command, log_path: str) -> float:
   return time.time() - start
 
 
+def _workdir(row, seed: int) -> str:
+  return os.path.join(_ROOT.value, row.name, f"seed{seed}")
+
+
 def _metrics_path(workdir: str) -> str:
   return os.path.join(workdir, f"metrics_{_SPLIT.value}.json")
 
@@ -108,7 +112,7 @@ def _results(rows, seeds):
   results = {}
   for row in rows:
     for seed in seeds:
-      path = _metrics_path(os.path.join(_ROOT.value, row.name, f"seed{seed}"))
+      path = _metrics_path(_workdir(row, seed))
       if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
           metrics = json.load(f)
@@ -137,17 +141,28 @@ def main(argv):
   # The first seed's run of the first row that uses a teacher makes it.
   makers = {}
   for row in rows:
-    makers.setdefault(
-      row.teacher, os.path.join(_ROOT.value, row.name, f"seed{seeds[0]}")
-    )
+    makers.setdefault(row.teacher, _workdir(row, seeds[0]))
   runs = [(seed, row) for seed in seeds for row in rows]
-  started, done_seconds, done_runs = time.time(), 0.0, 0
+  # What each run still needs: judging, and training unless it has an
+  # export; judged runs (metrics written) need nothing.
+  to_judge = {
+    (seed, row.name)
+    for seed, row in runs
+    if not os.path.exists(_metrics_path(_workdir(row, seed)))
+  }
+  to_train = {
+    (seed, row.name)
+    for seed, row in runs
+    if (seed, row.name) in to_judge and not _trained(_workdir(row, seed))
+  }
+  started = time.time()
+  train_times, judge_times = [], []
   for index, (seed, row) in enumerate(runs, 1):
-    workdir = os.path.join(_ROOT.value, row.name, f"seed{seed}")
+    workdir = _workdir(row, seed)
     metrics_path = _metrics_path(workdir)
-    if os.path.exists(metrics_path):
+    if (seed, row.name) not in to_judge:
       continue
-    trained = _trained(workdir)
+    trained = (seed, row.name) not in to_train
     maker = makers[row.teacher]
     teacher_file = None
     if workdir != maker:
@@ -176,11 +191,12 @@ def main(argv):
         print(" ".join(train))
       print(" ".join(evaluate))
       continue
-    left = len(runs) - index + 1
+    left = ablation.remaining_seconds(
+      train_times, judge_times, len(to_train), len(to_judge)
+    )
     eta = (
-      f", about {progress.format_duration(done_seconds / done_runs * left)} "
-      "left"
-      if done_runs
+      f", about {progress.format_duration(left)} left"
+      if left is not None
       else ""
     )
     print(
@@ -205,7 +221,12 @@ def main(argv):
     train_seconds = 0.0
     if not trained:
       train_seconds = _run(train, os.path.join(workdir, "train.log"))
-    _run(evaluate, os.path.join(workdir, f"evaluate_{_SPLIT.value}.log"))
+      train_times.append(train_seconds)
+      to_train.discard((seed, row.name))
+    judge_times.append(
+      _run(evaluate, os.path.join(workdir, f"evaluate_{_SPLIT.value}.log"))
+    )
+    to_judge.discard((seed, row.name))
     with open(metrics_path, encoding="utf-8") as f:
       metrics = json.load(f)
     if not trained:
@@ -213,8 +234,6 @@ def main(argv):
     metrics["train_flags"] = train[3:]
     with open(metrics_path, "w", encoding="utf-8") as f:
       json.dump(metrics, f, indent=1)
-    done_seconds += time.time() - run_start
-    done_runs += 1
     training = (
       f" (training {progress.format_duration(train_seconds)})"
       if not trained

@@ -164,6 +164,27 @@ def student_seconds(train_log: str) -> Optional[float]:
   return seconds % 86400  # across midnight
 
 
+def remaining_seconds(
+  train_seconds: Sequence[float],
+  judge_seconds: Sequence[float],
+  trainings_left: int,
+  judgings_left: int,
+) -> Optional[float]:
+  """Time left, from the mean training and judging time so far, each
+  counted only for the runs that still need it (a trained run is only
+  judged); None until each needed kind was seen once."""
+  total = 0.0
+  for seconds, left in (
+    (train_seconds, trainings_left),
+    (judge_seconds, judgings_left),
+  ):
+    if left:
+      if not seconds:
+        return None
+      total += sum(seconds) / len(seconds) * left
+  return total
+
+
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
   """Mean and sample standard deviation (0 for one value)."""
   mean = sum(values) / len(values)

@@ -89,6 +89,18 @@ def test_student_seconds_spans_stage1_to_the_export():
   assert ablation.student_seconds("no log lines\n") is None
 
 
+def test_time_left_counts_training_only_for_runs_not_trained():
+  # Two runs trained (100 s, 140 s), three judged (10 s each).
+  trained, judged = [100.0, 140.0], [10.0, 10.0, 10.0]
+  assert ablation.remaining_seconds(trained, judged, 2, 3) == 2 * 120 + 3 * 10
+  # Runs left that are trained already cost only their judging.
+  assert ablation.remaining_seconds(trained, judged, 0, 2) == 20
+  assert ablation.remaining_seconds([], judged, 0, 1) == 10
+  # Unknown until a run of each needed kind finished.
+  assert ablation.remaining_seconds([], judged, 1, 1) is None
+  assert ablation.remaining_seconds([], [], 0, 0) == 0
+
+
 def test_table_gives_mean_and_spread_per_column():
   runs = [
     {
