@@ -188,67 +188,40 @@ def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
     return builders.make_encoder(config, data_dir)
 
   workdir = str(tmp_path)
-  path = text_pretraining.resolve_encoder_weights(
-    config,
-    workdir,
-    data_dir,
-    make_encoder,
-    lambda: teacher,
-    lambda: "teacher A",
-  )
+
+  def resolve(config, teacher_name):
+    return text_pretraining.resolve_encoder_weights(
+      config,
+      workdir,
+      data_dir,
+      make_encoder,
+      lambda: teacher,
+      lambda: teacher_name,
+    )
+
+  path = resolve(config, "teacher A")
   report_path = text_pretraining.cached_paths(workdir)[1]
   with open(report_path) as f:
     report = json.load(f)
   assert report["whitening"]["std"] == 0.1
   assert report["settings"]["text_pretrain_steps"] == 2
-  again = text_pretraining.resolve_encoder_weights(
-    config,
-    workdir,
-    data_dir,
-    make_encoder,
-    lambda: teacher,
-    lambda: "teacher A",
-  )
+  again = resolve(config, "teacher A")
   assert again == path and len(calls) == 1
   assert "pretrained with other flags" not in caplog.text
   changed = Config(**{**config.__dict__, "text_embedding_std": 0.3})
-  assert (
-    text_pretraining.resolve_encoder_weights(
-      changed,
-      workdir,
-      data_dir,
-      make_encoder,
-      lambda: teacher,
-      lambda: "teacher A",
-    )
-    == path
-  )
+  assert resolve(changed, "teacher A") == path
   assert len(calls) == 2
   assert "--text_embedding_std: cached 0.1, now 0.3" in caplog.text
   with open(report_path) as f:
     assert json.load(f)["whitening"]["std"] == 0.3
   # Aligned with another teacher (another pooling, or one pretrained
   # again under the same flags), the encoder is stale too.
-  text_pretraining.resolve_encoder_weights(
-    changed,
-    workdir,
-    data_dir,
-    make_encoder,
-    lambda: teacher,
-    lambda: "teacher B",
-  )
+  resolve(changed, "teacher B")
   assert len(calls) == 3
   assert "--teacher: cached teacher A, now teacher B" in caplog.text
   # Another --seed samples other images and starts from other weights.
   reseeded = Config(**{**changed.__dict__, "seed": changed.seed + 1})
-  text_pretraining.resolve_encoder_weights(
-    reseeded,
-    workdir,
-    data_dir,
-    make_encoder,
-    lambda: teacher,
-    lambda: "teacher B",
-  )
+  resolve(reseeded, "teacher B")
   assert len(calls) == 4
   assert f"--seed: cached {changed.seed}, now {changed.seed + 1}" in (
     caplog.text
@@ -256,14 +229,7 @@ def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
   # Weights whose report is gone (a crash between the two writes) are
   # not taken for a finished cache either.
   os.remove(report_path)
-  text_pretraining.resolve_encoder_weights(
-    reseeded,
-    workdir,
-    data_dir,
-    make_encoder,
-    lambda: teacher,
-    lambda: "teacher B",
-  )
+  resolve(reseeded, "teacher B")
   assert len(calls) == 5
 
 
