@@ -46,24 +46,22 @@ class MeasuredStep:
     self.chosen = None
 
   def _next_kind(self) -> str:
-    if self.chosen:
-      return self.chosen
     if self._calls < len(_WARM_UP):
       return _WARM_UP[self._calls]
     return (PLAIN, COMPILED)[(self._calls - len(_WARM_UP)) % 2]
 
   def __call__(self, *args):
+    if self.chosen:
+      return self._steps[self.chosen](*args)
     kind = self._next_kind()
     start = self._clock()
     logs, applied = self._steps[kind](*args)
     bool(applied)  # waits for the step
-    elapsed = self._clock() - start
-    if not self.chosen:
-      if self._calls >= len(_WARM_UP):
-        self.seconds[kind].append(elapsed)
-      self._calls += 1
-      if all(len(s) == TIMED_EACH for s in self.seconds.values()):
-        self._choose()
+    if self._calls >= len(_WARM_UP):
+      self.seconds[kind].append(self._clock() - start)
+    self._calls += 1
+    if all(len(s) == TIMED_EACH for s in self.seconds.values()):
+      self._choose()
     return logs, applied
 
   def _choose(self) -> None:
