@@ -31,9 +31,7 @@ def test_the_faster_step_is_kept_after_timing_both(faster, monkeypatch):
   lines = []
   monkeypatch.setattr(logging, "info", lambda fmt, *a: lines.append(fmt % a))
   clock, calls = _Clock(), []
-  costs = {"plain": 1.0, "compiled": 2.0}
-  if faster == "compiled":
-    costs = {"plain": 2.0, "compiled": 1.0}
+  costs = {"plain": 2.0, "compiled": 2.0, faster: 1.0}
   measured = xla_choice.MeasuredStep(
     _fake_step(clock, costs["plain"], calls, "plain"),
     _fake_step(clock, costs["compiled"], calls, "compiled"),
@@ -46,13 +44,8 @@ def test_the_faster_step_is_kept_after_timing_both(faster, monkeypatch):
   timed = 2 * xla_choice.TIMED_EACH
   assert calls[: 2 + timed] == ["plain", "compiled"] * (1 + timed // 2)
   assert set(calls[2 + timed :]) == {faster}
-  assert (
-    measured.chosen
-    == {
-      "plain": xla_choice.PLAIN,
-      "compiled": xla_choice.COMPILED,
-    }[faster]
-  )
+  kinds = {"plain": xla_choice.PLAIN, "compiled": xla_choice.COMPILED}
+  assert measured.chosen == kinds[faster]
   # The untimed first call of each (tracing, compiling) is not counted.
   assert all(len(s) == xla_choice.TIMED_EACH for s in measured.seconds.values())
   assert len(lines) == 1, lines
