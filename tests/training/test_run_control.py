@@ -1,7 +1,11 @@
-"""SIGTERM, SIGINT and a second trainer, on real `sdn_tf.train` processes.
+"""SIGTERM, SIGINT and a second trainer, on real `sdn_tf.train` processes;
+the work dir's lock against a holder killed with -9, on a real process.
 
 The smoke config with a random teacher and no text pretraining reaches
 Stage I in seconds; long stages leave time to send a signal mid-stage.
+Each trainer process costs about a minute here (tracing two steps and an
+export), so one scenario runs the busy work dir, the signal and the
+resume on the same trainers.
 """
 
 import os
@@ -12,6 +16,8 @@ import sys
 import time
 
 import pytest
+
+from sdn_tf.training import run_control
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 SMOKE_CFG = os.path.join(REPO_ROOT, "configs", "shapes_smoke.cfg")
@@ -79,18 +85,36 @@ def checkpoints(base):
   )
 
 
+def refused_as_busy(command, holder_pid):
+  """Runs `command` on a work dir that `holder_pid` trains in."""
+  second = subprocess.run(
+    command,
+    cwd=REPO_ROOT,
+    capture_output=True,
+    text=True,
+    errors="replace",
+    timeout=START_TIMEOUT_S,
+    check=False,
+  )
+  assert second.returncode == 2, second.stderr[-3000:]
+  error = second.stderr.strip().splitlines()[-1]
+  assert error.startswith("error: --workdir: "), error
+  assert f"in use by pid {holder_pid}" in error, error
+
+
 @pytest.mark.parametrize(
   "signum",
   # Ctrl-C takes the same path as SIGTERM; one of them is enough for CI.
   [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
 )
-def test_a_signal_saves_the_step_and_exits_0_then_rerun_resumes(
+def test_busy_workdir_is_refused_signal_saves_and_rerun_resumes(
   tmp_path, signum
 ):
   command = train_command(tmp_path, "--stage1_steps=400", "--stage2_steps=2")
   process = start(command)
   match, _ = read_until(process, STAGE1_LINE.pattern, START_TIMEOUT_S)
   assert int(match.group(1)) < 400
+  refused_as_busy(command, process.pid)
   process.send_signal(signum)
   sent = time.monotonic()
   rest, _ = process.communicate(timeout=STOP_TIMEOUT_S)
@@ -104,7 +128,8 @@ def test_a_signal_saves_the_step_and_exits_0_then_rerun_resumes(
   assert checkpoints(tmp_path)[-1] == step
   assert not (tmp_path / "work" / "export").exists()
 
-  # The same command resumes from that step (fewer steps, to finish fast).
+  # The same command resumes from that step (fewer steps, to finish fast):
+  # the stopped trainer let go of the work dir.
   rerun = subprocess.run(
     command[:-2] + [f"--stage1_steps={step + 2}", "--stage2_steps=2"],
     cwd=REPO_ROOT,
@@ -121,28 +146,38 @@ def test_a_signal_saves_the_step_and_exits_0_then_rerun_resumes(
   assert os.listdir(tmp_path / "work" / "export") == ["1"]
 
 
-def test_a_second_trainer_on_a_busy_workdir_refuses_naming_the_first(tmp_path):
-  command = train_command(tmp_path, "--stage1_steps=400", "--stage2_steps=2")
-  first = start(command)
+# Holds the work dir's lock as the trainer does, until killed.
+_HOLD_LOCK = """
+import sys, time
+from sdn_tf.training import run_control
+lock = run_control.hold_workdir_lock(sys.argv[1])
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
+  workdir = str(tmp_path / "work")
+  holder = subprocess.Popen(
+    [sys.executable, "-c", _HOLD_LOCK, workdir],
+    cwd=REPO_ROOT,
+    stdout=subprocess.PIPE,
+    text=True,
+  )
   try:
-    read_until(first, STAGE1_LINE.pattern, START_TIMEOUT_S)
-    second = subprocess.run(
-      command,
-      cwd=REPO_ROOT,
-      capture_output=True,
-      text=True,
-      errors="replace",
-      timeout=START_TIMEOUT_S,
-      check=False,
-    )
-    assert second.returncode == 2, second.stderr[-3000:]
-    error = second.stderr.strip().splitlines()[-1]
-    assert error.startswith("error: --workdir: ")
-    assert f"in use by pid {first.pid}" in error
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(
+      run_control.WorkdirBusyError, match=f"in use by pid {holder.pid} "
+    ):
+      run_control.hold_workdir_lock(workdir)
   finally:
-    first.kill()
-    first.wait()
-  # Killed with -9, the holder leaves no stale lock: a new run may start.
-  third = start(command[:-2] + ["--stage1_steps=1", "--stage2_steps=1"])
-  out, _ = third.communicate(timeout=START_TIMEOUT_S)
-  assert third.returncode == 0, out[-3000:]
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=STOP_TIMEOUT_S)
+  # The stale lock file is still there; the lock itself died with its holder.
+  assert os.path.exists(os.path.join(workdir, run_control.LOCK_FILE))
+  lock = run_control.hold_workdir_lock(workdir)
+  try:
+    with open(os.path.join(workdir, run_control.LOCK_FILE)) as f:
+      assert f.read().startswith(f"pid {os.getpid()} ")
+  finally:
+    lock.close()
