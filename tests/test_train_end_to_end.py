@@ -6,8 +6,8 @@ Training is slow to start (tf.function tracing), so the module trains ONCE
 run left: its log, TensorBoard events, checkpoints and SavedModel. The
 SavedModel is loaded in a fresh process that imports only tensorflow_text
 and tensorflow, as TF Serving would. Reruns of the training command
-(`resumed`, and the slow `extended`) work on copies of the work dir, so
-tests do not depend on their order.
+(`resumed`, `extended`, `diverged`, ...) work on copies of the work dir,
+so tests do not depend on their order.
 
 The smoke run takes 2-3.5 minutes on 2 shared CPU cores (mostly tracing
 and XLA compilation); everything else here about a minute more.
@@ -170,17 +170,26 @@ def resumed(smoke, tmp_path_factory) -> Tuple[str, int, Run]:
 
 
 @pytest.fixture(scope="module")
-def extended(smoke, tmp_path_factory) -> Tuple[str, int, Run]:
-  """The command again with 2 more Stage-II steps, on a copy; the first of
-  them is poisoned (NaN loss) and skipped under --on_non_finite=skip."""
-  return rerun(
+def extended(smoke, tmp_path_factory) -> Tuple[str, int, str, Run]:
+  """The command again with 2 more Stage-II steps, on a copy, under
+  --on_non_finite=skip: the first of them is poisoned (NaN loss), and the
+  data is a copy with one corrupt record. One run for both, since each
+  trainer costs about a minute of tracing here.
+
+  Returns (work dir, highest export version before, the corrupt shard, run).
+  """
+  data_dir, shard = corrupted_records(smoke, tmp_path_factory)
+  workdir, last_version, run = rerun(
     smoke,
     tmp_path_factory,
     "extended",
     STAGE2_STEPS + 2,
     "--on_non_finite=skip",
     f"--test_poison=stage2:{STAGE2_STEPS + 1}",
+    f"--data_dir={data_dir}",
+    "--allow_config_change",
   )
+  return workdir, last_version, shard, run
 
 
 @pytest.fixture(scope="module")
@@ -214,10 +223,10 @@ def corrupted_records(smoke, tmp_path_factory) -> Tuple[str, str]:
   return data_dir, shard
 
 
-def rerun_on_corrupted_records(
-  smoke, tmp_path_factory, name: str, *extra_flags: str, returncode: int = 0
+def rerun_under_strict_on_corrupted_records(
+  smoke, tmp_path_factory
 ) -> Tuple[str, int, str, Run]:
-  """Two more Stage-II steps on data with a corrupt record.
+  """Two more Stage-II steps under --strict, on data with a corrupt record.
 
   Returns (work dir, highest export version before, the corrupt shard, run).
   """
@@ -225,12 +234,12 @@ def rerun_on_corrupted_records(
   workdir, last_version, run = rerun(
     smoke,
     tmp_path_factory,
-    name,
+    "strict",
     STAGE2_STEPS + 2,
     f"--data_dir={data_dir}",
     "--allow_config_change",
-    *extra_flags,
-    returncode=returncode,
+    "--strict",
+    returncode=2,
   )
   return workdir, last_version, shard, run
 
@@ -686,7 +695,7 @@ def test_rerun_resumes_without_training_again(resumed):
 
 @pytest.mark.slow
 def test_rerun_with_more_stage2_steps_trains_on_from_the_saved_step(extended):
-  workdir, last_version, run = extended
+  workdir, last_version, _, run = extended
   assert "Resumed from " in run.output, tail(run)
   assert not STAGE1_PROGRESS.search(run.output), tail(run)
   steps = [
@@ -699,7 +708,7 @@ def test_rerun_with_more_stage2_steps_trains_on_from_the_saved_step(extended):
 
 
 def test_a_non_finite_step_is_skipped_counted_and_logged(extended):
-  workdir, _, run = extended
+  workdir, _, _, run = extended
   assert (
     f"stage2 step {STAGE2_STEPS + 1}: non-finite loss or gradient, step "
     "skipped (1 so far)" in run.output
@@ -730,12 +739,8 @@ def test_a_non_finite_step_stops_training_before_any_save(diverged):
   assert export_versions(workdir)[-1] == last_version
 
 
-def test_a_corrupt_record_is_skipped_logged_and_counted(
-  smoke, tmp_path_factory
-):
-  workdir, _, shard, run = rerun_on_corrupted_records(
-    smoke, tmp_path_factory, "bad_record"
-  )
+def test_a_corrupt_record_is_skipped_logged_and_counted(extended):
+  workdir, _, shard, run = extended
   assert f"Skipped a bad record, {shard}: record 3: its data checksum" in (
     run.output
   ), tail(run)
@@ -747,8 +752,8 @@ def test_a_corrupt_record_is_skipped_logged_and_counted(
 def test_a_corrupt_record_under_strict_is_one_line_naming_it(
   smoke, tmp_path_factory
 ):
-  workdir, last_version, shard, run = rerun_on_corrupted_records(
-    smoke, tmp_path_factory, "strict", "--strict", returncode=2
+  workdir, last_version, shard, run = rerun_under_strict_on_corrupted_records(
+    smoke, tmp_path_factory
   )
   error = run.output.strip().splitlines()[-1]
   assert error.startswith(f"error: bad record: {shard}: record 3: "), tail(run)
