@@ -36,11 +36,9 @@ from absl import logging
 import numpy as np
 
 from sdn_tf import cli
-from sdn_tf.data import input_pipeline
+from sdn_tf import evaluation
 from sdn_tf.evaluation import attribute_scores
-from sdn_tf.evaluation import evaluator as evaluator_lib
 from sdn_tf.evaluation import metrics
-from sdn_tf.evaluation import split_reader
 from sdn_tf.serving import loading
 from sdn_tf.utils import files
 from sdn_tf.utils import progress
@@ -79,7 +77,7 @@ _SAMPLE_SEED = flags.DEFINE_integer(
 )
 _EVALUATOR_STEPS = flags.DEFINE_integer(
   "evaluator_steps",
-  evaluator_lib.EvaluatorSettings.steps,
+  evaluation.EVALUATOR_STEPS,
   "Training steps of the evaluator network (cached per value).",
   lower_bound=1,
 )
@@ -143,6 +141,8 @@ def _flat_predictions(evaluator, images: np.ndarray) -> Dict[str, np.ndarray]:
 def _shapes_report(
   evaluator, signature, sample, drawn, metadata, wanted, seeds, extra
 ):
+  from sdn_tf.data import input_pipeline  # pylint: disable=g-import-not-at-top
+
   report = {"evaluator": evaluator.report, "trusted": evaluator.trusted}
   predicted = _flat_predictions(evaluator, drawn)
   seen = np.isin(sample.labels, input_pipeline.training_classes(metadata))
@@ -224,7 +224,7 @@ def evaluate(
   wanted=METRICS,
   captions_file=None,
   sample_seed: int = 0,
-  evaluator_steps: int = evaluator_lib.EvaluatorSettings.steps,
+  evaluator_steps: int = evaluation.EVALUATOR_STEPS,
   inception_weights: str = "imagenet",
   matching_model: str = "",
 ) -> Dict:
@@ -236,7 +236,20 @@ def evaluate(
     )
   start = time.time()
   path = loading.resolve_model_dir(model_dir)
-  # Loaded first: a wrong path fails before minutes of drawing.
+  extra = _read_captions_file(captions_file) if captions_file else []
+  if matching_model and not files.exists(matching_model):
+    raise UsageError(
+      f"{matching_model}: no such file or directory", "matching_model"
+    )
+  # Loaded after the checks above, which need no TensorFlow, so that a
+  # wrong flag is reported in a second, not after TensorFlow's start.
+  # pylint: disable=g-import-not-at-top
+  from sdn_tf.data import input_pipeline
+  from sdn_tf.evaluation import evaluator as evaluator_lib
+  from sdn_tf.evaluation import split_reader
+
+  # pylint: enable=g-import-not-at-top
+  # Loaded before the model: a wrong path fails before minutes of drawing.
   matcher = (
     _load_matching_model(matching_model)
     if matching_model and "r_precision" in wanted
@@ -254,7 +267,6 @@ def evaluate(
       f"{e} (prepared before validation splits existed? prepare it again)",
       flag="data_dir",
     ) from e
-  extra = _read_captions_file(captions_file) if captions_file else []
   report = {
     "model_dir": path,
     "data_dir": data_dir,

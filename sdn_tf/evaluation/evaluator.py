@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sdn_tf import evaluation
 from sdn_tf.data import input_pipeline
 from sdn_tf.utils import files
 from sdn_tf.utils import progress
@@ -42,7 +43,7 @@ class EvaluatorSettings:
   """What shapes a trained evaluator: part of its cache key."""
 
   image_size: int
-  steps: int = 1500
+  steps: int = evaluation.EVALUATOR_STEPS
   batch_size: int = 64
   learning_rate: float = 1e-3
   seed: int = 0

@@ -22,13 +22,11 @@ def resolve_model_dir(model_dir: str) -> str:
   Raises:
     UsageError: naming --model_dir, when there is no SavedModel there.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
   if not model_dir:
     raise UsageError("required", flag="model_dir")
   if not files.isdir(model_dir):
     raise UsageError(f"{model_dir} is not a directory", flag="model_dir")
-  if tf.saved_model.contains_saved_model(model_dir):
+  if workdir_lib.holds_saved_model(model_dir):
     return model_dir
   latest = workdir_lib.latest_export(model_dir)
   if latest is None:

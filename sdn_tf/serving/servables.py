@@ -142,13 +142,12 @@ def check_base_path(base_path: str) -> None:
     raise UsageError("required", flag="model_base_path")
   if not files.isdir(base_path):
     raise UsageError(f"{base_path} is not a directory", flag="model_base_path")
-  for name in ("saved_model.pb", "saved_model.pbtxt"):
-    if files.exists(files.join(base_path, name)):
-      raise UsageError(
-        f"{base_path} is a SavedModel itself; give the folder that holds "
-        f"its numbered versions (e.g. <workdir>/export)",
-        flag="model_base_path",
-      )
+  if workdir_lib.holds_saved_model(base_path):
+    raise UsageError(
+      f"{base_path} is a SavedModel itself; give the folder that holds "
+      f"its numbered versions (e.g. <workdir>/export)",
+      flag="model_base_path",
+    )
 
 
 @dataclasses.dataclass

@@ -230,6 +230,16 @@ def latest_checkpoint(workdir: str) -> Optional[str]:
   return found[0] if found else None
 
 
+def holds_saved_model(path: str) -> bool:
+  """Whether `path` is a SavedModel dir, read from its files alone (what
+  tf.saved_model.contains_saved_model checks), so that a bad path is
+  reported without loading TensorFlow."""
+  return any(
+    files.exists(files.join(path, name))
+    for name in ("saved_model.pb", "saved_model.pbtxt")
+  )
+
+
 def export_versions(export_root: str, complete_only: bool = False):
   """The integer version dirs under `export_root`, ascending.
 
@@ -240,12 +250,8 @@ def export_versions(export_root: str, complete_only: bool = False):
     return []
   versions = sorted(int(n) for n in files.listdir(export_root) if n.isdigit())
   if complete_only:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
     versions = [
-      v
-      for v in versions
-      if tf.saved_model.contains_saved_model(files.join(export_root, str(v)))
+      v for v in versions if holds_saved_model(files.join(export_root, str(v)))
     ]
   return versions
 
