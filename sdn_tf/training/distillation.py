@@ -155,7 +155,7 @@ def make_train_step(
 
   if strategy.num_replicas_in_sync == 1:
     loss_and_gradients = tf.function(
-      loss_and_gradients, jit_compile=jit_compile
+      loss_and_gradients, jit_compile=jit_compile, autograph=False
     )
   elif jit_compile:
     # Its batch statistics (batch norm, point scales) are reduced over the
@@ -180,7 +180,10 @@ def make_train_step(
     )
     return logs, applied
 
-  @tf.function
+  # No AutoGraph: the step's branches are explicit tf.conds, and converting
+  # the ~80 Python functions it calls took a third of its tracing time,
+  # which every training process pays per stage (docs/PERFORMANCE.md).
+  @tf.function(autograph=False)
   def train_step(iterator, poison) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
     """(mean logs, whether the update was applied) of one step."""
     logs, applied = strategy.run(replica_step, args=(next(iterator), poison))

@@ -200,7 +200,8 @@ def pretrain_encoder(
   head(tf.cast(encoder(tf.constant(["a"])), tf.float32))
   optimizer = keras.optimizers.Adam(config.text_pretrain_learning_rate)
 
-  @tf.function(jit_compile=config.use_xla)
+  # No AutoGraph, as in distillation.make_train_step: faster to trace.
+  @tf.function(jit_compile=config.use_xla, autograph=False)
   def loss_and_gradients(prepared, targets, poison):
     with tf.GradientTape() as tape:
       predicted = head(
@@ -212,7 +213,7 @@ def pretrain_encoder(
     gradients = tape.gradient(loss, variables)
     return loss, gradients, finite_guard.all_finite(loss, gradients)
 
-  @tf.function
+  @tf.function(autograph=False)
   def train_step(texts, targets, poison):
     loss, gradients, finite = loss_and_gradients(
       encoder.prepare(texts), targets, poison
