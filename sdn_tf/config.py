@@ -233,8 +233,8 @@ class Config:
   jit_compile: str = option(
     "auto",
     "Compile each step's loss and gradients with XLA. measure: a long "
-    "training stage times its step both ways and keeps the faster (other "
-    "work runs without XLA). auto: XLA on TPUs and GPUs, "
+    "training stage or teacher pretraining times its step both ways and "
+    "keeps the faster (other work runs without XLA). auto: XLA on TPUs and GPUs, "
     "not on CPUs in bfloat16 (measured slower), measure on CPUs in "
     "float32; it logs why.",
     ("auto", "true", "false", "measure"),

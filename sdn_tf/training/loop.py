@@ -198,13 +198,8 @@ def _make_train_step(config, strategy, task, optimizer, stage, steps_left):
       strategy, task, optimizer, stage, config.batch_size, jit_compile
     )
 
-  if (
-    config.jit_compile == "measure"
-    and steps_left >= xla_choice.MIN_STEPS
-    # A choice made by the clock would make the run irreproducible.
-    and not config.deterministic
-    # XLA compiles a step only on one replica (distillation.py).
-    and strategy.num_replicas_in_sync == 1
+  if xla_choice.worth_measuring(
+    config, steps_left, strategy.num_replicas_in_sync
   ):
     return xla_choice.MeasuredStep(make(False), make(True), f"stage{stage}")
   return make(config.use_xla)

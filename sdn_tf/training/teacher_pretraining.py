@@ -26,6 +26,7 @@ from sdn_tf.data import input_pipeline
 from sdn_tf.models import teacher as teacher_lib
 from sdn_tf.training import finite_guard
 from sdn_tf.training import workdir as workdir_lib
+from sdn_tf.training import xla_choice
 from sdn_tf.utils import files
 from sdn_tf.utils import progress
 
@@ -280,7 +281,6 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
   optimizer = _make_optimizer(config, steps)
   loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-  @tf.function(jit_compile=config.use_xla)
   def train_step(images, labels, poison):
     with tf.GradientTape() as tape:
       logits = classifier(images, training=True)
@@ -309,8 +309,21 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
         for h in heads
       ]
     )
-    return loss, accuracy, applied
+    return (loss, accuracy), applied
 
+  # No AutoGraph, as in distillation.make_train_step: faster to trace.
+  # Long pretraining times the step with and without XLA, as Stage I does;
+  # the optimizer's variables are made here, for both.
+  optimizer.build(classifier.trainable_variables)
+
+  def compiled(jit_compile: bool):
+    return tf.function(train_step, jit_compile=jit_compile, autograph=False)
+
+  step_fn = (
+    xla_choice.MeasuredStep(compiled(False), compiled(True), "teacher_pretrain")
+    if xla_choice.worth_measuring(config, steps)
+    else compiled(config.use_xla)
+  )
   train_data = _teacher_space_dataset(
     config,
     data_dir,
@@ -332,7 +345,7 @@ def pretrain_teacher(config: Config, workdir: str, data_dir: str) -> str:
     if step > 1:
       images, labels, classes = next(batches)
     seen_labels.update(classes.numpy().tolist())
-    loss, accuracy, applied = train_step(images, labels, guard.poison(step))
+    (loss, accuracy), applied = step_fn(images, labels, guard.poison(step))
     guard.check(bool(applied), step)
     if step % config.log_every == 0 or step == steps:
       rate = meter.tick(step)

@@ -1,5 +1,6 @@
-"""`--jit_compile=measure`: a long training stage times its own step with
-and without XLA, and keeps the faster.
+"""`--jit_compile=measure`: a long training loop (Stage I, Stage II, the
+teacher's pretraining) times its own step with and without XLA, and keeps
+the faster.
 
 On CPUs in float32 XLA made the step faster on one machine and slower on
 another (docs/PERFORMANCE.md), so no rule decides it in advance. The
@@ -22,6 +23,18 @@ PLAIN, COMPILED = "without XLA", "with XLA"
 # One untimed call each (tracing, compiling), then timed calls alternately.
 _WARM_UP = (PLAIN, COMPILED)
 TIMED_EACH = 3
+
+
+def worth_measuring(config, steps_left: int, replicas: int = 1) -> bool:
+  """Whether a loop of `steps_left` steps under `config` should measure."""
+  return (
+    config.jit_compile == "measure"
+    and steps_left >= MIN_STEPS
+    # A choice made by the clock would make the run irreproducible.
+    and not config.deterministic
+    # XLA compiles a step only on one replica (distillation.py).
+    and replicas == 1
+  )
 
 
 class MeasuredStep:

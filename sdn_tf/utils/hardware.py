@@ -109,8 +109,9 @@ def choose_jit_compile(machine: Machine, precision: str) -> Choice:
     return Choice(
       None,
       "on CPU, XLA made float32 training steps faster on some machines "
-      "and slower on others: long training stages time both and keep the "
-      "faster, other work runs without XLA",
+      "and slower on others: long training loops (Stage I, Stage II, "
+      "teacher pretraining) time both and keep the faster, other work runs "
+      "without XLA",
     )
   return Choice(
     False,

@@ -4,6 +4,7 @@ from absl import logging
 import pytest
 import tensorflow as tf
 
+from sdn_tf.config import Config
 from sdn_tf.training import xla_choice
 
 
@@ -68,3 +69,21 @@ def test_real_steps_with_and_without_xla_agree():
   assert bool(applied)
   assert float(logs["sum"]) == 48.0
   assert measured.chosen in (xla_choice.PLAIN, xla_choice.COMPILED)
+
+
+@pytest.mark.parametrize(
+  "change, steps_left, replicas, expected",
+  [
+    ({}, xla_choice.MIN_STEPS, 1, True),
+    ({}, xla_choice.MIN_STEPS - 1, 1, False),
+    ({}, xla_choice.MIN_STEPS, 2, False),
+    ({"deterministic": True}, xla_choice.MIN_STEPS, 1, False),
+    ({"jit_compile": "false"}, xla_choice.MIN_STEPS, 1, False),
+    ({"jit_compile": "true"}, xla_choice.MIN_STEPS, 1, False),
+  ],
+)
+def test_only_long_reproducibility_free_single_replica_loops_measure(
+  change, steps_left, replicas, expected
+):
+  config = Config(**{"jit_compile": "measure", **change})
+  assert xla_choice.worth_measuring(config, steps_left, replicas) is expected
