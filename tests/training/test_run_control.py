@@ -85,9 +85,9 @@ def checkpoints(base):
   )
 
 
-def refused_as_busy(command, holder_pid):
-  """Runs `command` on a work dir that `holder_pid` trains in."""
-  second = subprocess.run(
+def run_to_end(command):
+  """Runs `command` to its end, its output captured; never raises."""
+  return subprocess.run(
     command,
     cwd=REPO_ROOT,
     capture_output=True,
@@ -96,6 +96,11 @@ def refused_as_busy(command, holder_pid):
     timeout=START_TIMEOUT_S,
     check=False,
   )
+
+
+def refused_as_busy(command, holder_pid):
+  """Runs `command` on a work dir that `holder_pid` trains in."""
+  second = run_to_end(command)
   assert second.returncode == 2, second.stderr[-3000:]
   error = second.stderr.strip().splitlines()[-1]
   assert error.startswith("error: --workdir: "), error
@@ -130,14 +135,8 @@ def test_busy_workdir_is_refused_signal_saves_and_rerun_resumes(
 
   # The same command resumes from that step (fewer steps, to finish fast):
   # the stopped trainer let go of the work dir.
-  rerun = subprocess.run(
-    command[:-2] + [f"--stage1_steps={step + 2}", "--stage2_steps=2"],
-    cwd=REPO_ROOT,
-    capture_output=True,
-    text=True,
-    errors="replace",
-    timeout=START_TIMEOUT_S,
-    check=False,
+  rerun = run_to_end(
+    command[:-2] + [f"--stage1_steps={step + 2}", "--stage2_steps=2"]
   )
   output = rerun.stdout + rerun.stderr
   assert rerun.returncode == 0, output[-3000:]
