@@ -23,7 +23,6 @@ import os
 import pickle
 import re
 import shutil
-import subprocess
 import sys
 import time
 from typing import Dict
@@ -34,6 +33,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from tests import tool_runner
 from tests.evaluation import tiny_matching_model
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,15 +67,8 @@ def run_module(module: str, *args: str, timeout: float = TOOL_TIMEOUT_S) -> Run:
   """`python -m module args` from the repository root; times out."""
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   start = time.monotonic()
-  result = subprocess.run(
-    [sys.executable, "-m", module, *args],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    errors="replace",
-    timeout=timeout,
-    check=False,
+  result = tool_runner.run_captured(
+    [sys.executable, "-m", module, *args], timeout, env=env
   )
   return Run(
     result.returncode,
@@ -408,7 +401,7 @@ def served(smoke, tmp_path_factory) -> Dict:
   """What the trainer's export serves, asked from a fresh process."""
   out = str(tmp_path_factory.mktemp("served") / "results.pkl")
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  result = subprocess.run(
+  result = tool_runner.run_captured(
     [
       sys.executable,
       "-c",
@@ -416,14 +409,10 @@ def served(smoke, tmp_path_factory) -> Dict:
       os.path.join(smoke.workdir, "export", "1"),
       out,
     ],
+    TOOL_TIMEOUT_S,
     # Not the repository: nothing of sdn_tf is importable there.
     cwd=os.path.dirname(out),
     env=env,
-    capture_output=True,
-    text=True,
-    errors="replace",
-    timeout=TOOL_TIMEOUT_S,
-    check=False,
   )
   assert result.returncode == 0, result.stderr[-4000:]
   with open(out, "rb") as f:

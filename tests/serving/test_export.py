@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 
+from tests import tool_runner
 from tests.serving import tiny_export
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -22,16 +23,7 @@ TIMEOUT_S = 240
 
 def run_python(*args: str, timeout: float = TIMEOUT_S):
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  return subprocess.run(
-    [sys.executable, *args],
-    cwd=REPO_ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    errors="replace",
-    timeout=timeout,
-    check=False,
-  )
+  return tool_runner.run_captured([sys.executable, *args], timeout, env=env)
 
 
 def last_json_line(output: str) -> dict:
@@ -82,14 +74,7 @@ def test_every_op_is_tensorflows_or_tf_texts(exported):
 
 def saved_model_cli(*args: str):
   tool = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-  return subprocess.run(
-    [tool, *args],
-    capture_output=True,
-    text=True,
-    errors="replace",
-    timeout=TIMEOUT_S,
-    check=False,
-  )
+  return tool_runner.run_captured([tool, *args], TIMEOUT_S)
 
 
 def test_saved_model_cli_shows_both_signatures(exported):

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from sdn_tf.training import run_control
+from tests import tool_runner
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 SMOKE_CFG = os.path.join(REPO_ROOT, "configs", "shapes_smoke.cfg")
@@ -87,15 +88,7 @@ def checkpoints(base):
 
 def run_to_end(command):
   """Runs `command` to its end, its output captured; never raises."""
-  return subprocess.run(
-    command,
-    cwd=REPO_ROOT,
-    capture_output=True,
-    text=True,
-    errors="replace",
-    timeout=START_TIMEOUT_S,
-    check=False,
-  )
+  return tool_runner.run_captured(command, START_TIMEOUT_S)
 
 
 def refused_as_busy(command, holder_pid):
