@@ -234,9 +234,10 @@ class Config:
     "auto",
     "Compile each step's loss and gradients with XLA. measure: a long "
     "training stage or teacher pretraining times its step both ways and "
-    "keeps the faster (other work runs without XLA). auto: XLA on TPUs and GPUs, "
-    "not on CPUs in bfloat16 (measured slower), measure on CPUs in "
-    "float32; it logs why.",
+    "keeps the faster (other work runs without XLA). auto: XLA on TPUs "
+    "and GPUs, not on CPUs (slower in bfloat16; in float32 as fast or "
+    "faster by machine, and a main job trained with it drew worse); it "
+    "logs why.",
     ("auto", "true", "false", "measure"),
   )
   seed: int = option(0, "Seed of data order, noise and initialisation.")

@@ -22,7 +22,7 @@ def resolve(config: Config, strategy=None, machine=None) -> Config:
   jit_compile = config.jit_compile
   if jit_compile == "auto":
     choice = hardware.choose_jit_compile(machine, precision)
-    jit_compile = {True: "true", False: "false", None: "measure"}[choice.value]
+    jit_compile = "true" if choice.value else "false"
     logging.info("--jit_compile=auto: %s, since %s", jit_compile, choice.reason)
   return dataclasses.replace(
     config, precision=precision, jit_compile=jit_compile

@@ -95,8 +95,8 @@ def choose_precision(machine: Machine) -> Choice:
 
 
 def choose_jit_compile(machine: Machine, precision: str) -> Choice:
-  """XLA only where it helps the chosen precision on this device; None:
-  where no rule is known, measured by the run itself."""
+  """XLA only where it is known to help the chosen precision on this
+  device without costing quality."""
   if machine.kind == "tpu":
     return Choice(True, "TPU programs are always XLA-compiled")
   if machine.kind == "gpu":
@@ -107,11 +107,11 @@ def choose_jit_compile(machine: Machine, precision: str) -> Choice:
     )
   if precision == "float32":
     return Choice(
-      None,
+      False,
       "on CPU, XLA made float32 training steps faster on some machines "
-      "and slower on others: long training loops (Stage I, Stage II, "
-      "teacher pretraining) time both and keep the faster, other work runs "
-      "without XLA",
+      "and slower on others, and the one main job whose Stage I ran under "
+      "XLA drew worse than the same job without it (docs/RESULTS.md); "
+      "--jit_compile=measure times both kinds of step and keeps the faster",
     )
   return Choice(
     False,
