@@ -139,13 +139,11 @@ def _flat_predictions(evaluator, images: np.ndarray) -> Dict[str, np.ndarray]:
 
 
 def _shapes_report(
-  evaluator, signature, sample, drawn, metadata, wanted, seeds, extra
+  evaluator, signature, sample, drawn, training_classes, wanted, seeds, extra
 ):
-  from sdn_tf.data import input_pipeline  # pylint: disable=g-import-not-at-top
-
   report = {"evaluator": evaluator.report, "trusted": evaluator.trusted}
   predicted = _flat_predictions(evaluator, drawn)
-  seen = np.isin(sample.labels, input_pipeline.training_classes(metadata))
+  seen = np.isin(sample.labels, training_classes)
   if "attributes" in wanted:
     report["template"] = attribute_scores.score(sample.captions, predicted)
     report["template_seen"] = attribute_scores.score(
@@ -283,7 +281,14 @@ def evaluate(
     )
     report.update(
       _shapes_report(
-        evaluator, signature, sample, drawn, metadata, wanted, seeds, extra
+        evaluator,
+        signature,
+        sample,
+        drawn,
+        input_pipeline.training_classes(metadata),
+        wanted,
+        seeds,
+        extra,
       )
     )
   else:

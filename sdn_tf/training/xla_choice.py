@@ -3,9 +3,11 @@ teacher's pretraining) times its own step with and without XLA, and keeps
 the faster.
 
 On CPUs in float32 XLA made the step faster on one machine and slower on
-another (docs/PERFORMANCE.md), so no rule decides it in advance. The
-measured steps are real training steps: what the measurement costs is one
-extra compilation and a few steps of the slower kind.
+another (docs/PERFORMANCE.md), so only a measurement decides it; `auto`
+does not measure, since a main job trained with XLA drew worse
+(docs/RESULTS.md). The measured steps are real training steps: what the
+measurement costs is one extra compilation and a few steps of the slower
+kind.
 """
 
 import statistics
