@@ -84,6 +84,14 @@ class Config:
   hub_handle: str = option(
     "", "TF-Hub handle, URL or local path (--text_encoder=hub)."
   )
+  text_architecture: str = option(
+    "cnn_rnn",
+    "How the trainable encoder reads a caption's tokens: cnn_rnn (convs "
+    "and a bidirectional GRU, as char-CNN-RNN) or bag_of_words (the mean "
+    "of its token embeddings: no word order, but word pairs never seen "
+    "together are read as their words).",
+    text.ARCHITECTURES,
+  )
   tokenizer_mode: str = option(
     "word", "Token unit of the trainable encoder.", text.TOKENIZER_MODES
   )
@@ -507,6 +515,14 @@ def validate(config: Config) -> None:
     raise ConfigError(
       "text_embedding_std",
       "whitens the pretrained encoder: set --text_pretrain_steps > 0",
+    )
+  if (
+    config.text_architecture != "cnn_rnn" and config.text_encoder != "trainable"
+  ):
+    raise ConfigError(
+      "text_architecture",
+      "is how the trainable encoder reads tokens; "
+      f"--text_encoder={config.text_encoder} has no tokens to read",
     )
   if config.text_encoder == "hub" and not config.hub_handle:
     raise ConfigError("hub_handle", "required with --text_encoder=hub")

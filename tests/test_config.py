@@ -189,6 +189,11 @@ def test_bad_flag_syntax_gives_flag_errors(args, flag):
     (dict(num_diverse_samples=2), "num_diverse_samples"),
     (dict(num_diverse_samples=0), "num_diverse_samples"),
     (dict(text_encoder="hub"), "hub_handle"),
+    (
+      dict(text_encoder="precomputed", text_architecture="bag_of_words"),
+      "text_architecture",
+    ),
+    (dict(text_architecture="transformer"), "text_architecture"),
     (dict(distance="l3"), "distance"),
     (dict(strategy="parameter_server"), "strategy"),
     (dict(stage2_points=""), "stage2_points"),
@@ -211,6 +216,7 @@ def test_valid_combinations():
   Config(noise_dim=4, num_diverse_samples=3)
   Config(normalization="instance", conditional_norm=True)
   Config(text_encoder="hub", hub_handle="/models/nnlm")
+  Config(text_architecture="bag_of_words")
   Config(teacher_weights="/some/where/vgg19.weights.h5")
   Config(point_weights="input=0,block5=2.5")
   Config(image_size=224)

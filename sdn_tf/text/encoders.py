@@ -1,10 +1,14 @@
 """Caption encoders E(t): the text half of the generator.
 
 Three kinds, chosen by `--text_encoder` (docs/METHOD.md, "Text encoder"):
-  trainable    `CnnRnnEncoder`: in-graph tokenisation, token embedding, a
-               1-D conv stack and a bidirectional GRU, projected to 1024-d:
-               the char-CNN-RNN family of Reed et al., trained end to end
-               through the distillation losses (word or char tokens);
+  trainable    in-graph tokenisation and a token embedding, read by the
+               architecture `--text_architecture` names:
+               `CnnRnnEncoder` (cnn_rnn), a 1-D conv stack and a
+               bidirectional GRU, the char-CNN-RNN family of Reed et al.
+               (word or char tokens); or `BagOfWordsEncoder`
+               (bag_of_words), the mean of the token embeddings, which
+               composes word meanings it saw apart (a colour with a shape
+               it never named together); both projected to the embedding;
   precomputed  `PrecomputedEncoder`: the caption embeddings that come with
                the data (StackGAN's char-CNN-RNN pickles), used as they are;
   hub          `HubEncoder`: a frozen TF-Hub text-embedding SavedModel
@@ -25,15 +29,11 @@ import tensorflow as tf
 from sdn_tf.text import tokenizer as tokenizer_lib
 
 
-class CnnRnnEncoder(keras.layers.Layer):
-  """Raw strings -> [batch, output_dim]: tokens, conv, BiGRU, mean, projection.
+class _TokenEncoder(keras.layers.Layer):
+  """Raw strings -> token ids -> [batch, output_dim]; `read` in between.
 
-  In char mode the conv stack pools by 3 twice (as char-CNN-RNN does), so
-  the GRU reads about a ninth as many steps. As in Reed et al.'s
-  char-CNN-RNN, the embedding is the GRU's hidden state averaged over the
-  caption's steps, not its last state: every word then reaches the
-  embedding directly, which a freshly initialised GRU's last state does
-  not give (it forgets the start of the caption).
+  Layers are made in the order token embedding, reader, projection: the
+  pretrained-encoder cache stores weights in that order.
   """
 
   input_key = "caption"
@@ -43,28 +43,20 @@ class CnnRnnEncoder(keras.layers.Layer):
     tokenizer: tokenizer_lib.CaptionTokenizer,
     output_dim: int = 1024,
     token_dim: int = 128,
-    conv_filters: int = 256,
-    rnn_units: int = 256,
+    reader_options=None,
     **kwargs,
   ):
     super().__init__(**kwargs)
     self.tokenizer = tokenizer
     self.output_dim = output_dim
-    self.pool = 3 if tokenizer.mode == "char" else 1
     self.token_embedding = layers.Embedding(
       tokenizer.num_ids, token_dim, name="token_embedding"
     )
-    # Attributes, not a list: Keras 3 leaves list items out of checkpoints.
-    self.conv1 = layers.Conv1D(
-      conv_filters, 3, padding="same", activation="relu", name="conv1"
-    )
-    self.conv2 = layers.Conv1D(
-      conv_filters, 3, padding="same", activation="relu", name="conv2"
-    )
-    self.rnn = layers.Bidirectional(
-      layers.GRU(rnn_units, return_sequences=True), name="birnn"
-    )
+    self.make_reader(**(reader_options or {}))
     self.projection = layers.Dense(output_dim, name="projection")
+
+  def make_reader(self):
+    """Creates the layers `read` uses (none by default)."""
 
   def call(self, texts, training=False):
     return self.encode(self.prepare(texts), training=training)
@@ -75,20 +67,11 @@ class CnnRnnEncoder(keras.layers.Layer):
 
   def encode(self, ids, training=False):
     """Token ids -> embedding [batch, output_dim]."""
-    mask = tf.cast(tokenizer_lib.padding_mask(ids), tf.float32)[..., None]
-    x = self.token_embedding(ids)
-    for conv in (self.conv1, self.conv2):
-      x = conv(x)
-      if self.pool > 1:
-        x = tf.nn.max_pool1d(x, self.pool, self.pool, "SAME")
-        mask = tf.nn.max_pool1d(mask, self.pool, self.pool, "SAME")
-    # An empty caption has no real step; let the GRU see one (all padding)
-    # rather than none, which it cannot reduce.
-    mask = tf.concat([tf.ones_like(mask[:, :1]), mask[:, 1:]], axis=1)
-    x = self.rnn(x, mask=tf.cast(mask[..., 0], tf.bool), training=training)
-    mask = tf.cast(mask, x.dtype)
-    mean = tf.reduce_sum(x * mask, axis=1) / tf.reduce_sum(mask, axis=1)
-    return self.projection(mean)
+    return self.projection(self.read(ids, training=training))
+
+  def read(self, ids, training=False):
+    """Token ids -> one vector per caption, before the projection."""
+    raise NotImplementedError
 
   def fold_output_transform(self, mean: np.ndarray, matrix: np.ndarray):
     """Makes `encode` return `(e - mean) @ matrix` instead of `e`.
@@ -107,6 +90,82 @@ class CnnRnnEncoder(keras.layers.Layer):
     config = super().get_config()
     config.update(output_dim=self.output_dim)
     return config
+
+
+class CnnRnnEncoder(_TokenEncoder):
+  """Tokens, conv, BiGRU, mean over the caption's steps, projection.
+
+  In char mode the conv stack pools by 3 twice (as char-CNN-RNN does), so
+  the GRU reads about a ninth as many steps. As in Reed et al.'s
+  char-CNN-RNN, the embedding is the GRU's hidden state averaged over the
+  caption's steps, not its last state: every word then reaches the
+  embedding directly, which a freshly initialised GRU's last state does
+  not give (it forgets the start of the caption).
+  """
+
+  def __init__(
+    self,
+    tokenizer: tokenizer_lib.CaptionTokenizer,
+    output_dim: int = 1024,
+    token_dim: int = 128,
+    conv_filters: int = 256,
+    rnn_units: int = 256,
+    **kwargs,
+  ):
+    super().__init__(
+      tokenizer,
+      output_dim,
+      token_dim,
+      reader_options=dict(conv_filters=conv_filters, rnn_units=rnn_units),
+      **kwargs,
+    )
+
+  def make_reader(self, conv_filters: int, rnn_units: int):
+    self.pool = 3 if self.tokenizer.mode == "char" else 1
+    # Attributes, not a list: Keras 3 leaves list items out of checkpoints.
+    self.conv1 = layers.Conv1D(
+      conv_filters, 3, padding="same", activation="relu", name="conv1"
+    )
+    self.conv2 = layers.Conv1D(
+      conv_filters, 3, padding="same", activation="relu", name="conv2"
+    )
+    self.rnn = layers.Bidirectional(
+      layers.GRU(rnn_units, return_sequences=True), name="birnn"
+    )
+
+  def read(self, ids, training=False):
+    mask = tf.cast(tokenizer_lib.padding_mask(ids), tf.float32)[..., None]
+    x = self.token_embedding(ids)
+    for conv in (self.conv1, self.conv2):
+      x = conv(x)
+      if self.pool > 1:
+        x = tf.nn.max_pool1d(x, self.pool, self.pool, "SAME")
+        mask = tf.nn.max_pool1d(mask, self.pool, self.pool, "SAME")
+    # An empty caption has no real step; let the GRU see one (all padding)
+    # rather than none, which it cannot reduce.
+    mask = tf.concat([tf.ones_like(mask[:, :1]), mask[:, 1:]], axis=1)
+    x = self.rnn(x, mask=tf.cast(mask[..., 0], tf.bool), training=training)
+    mask = tf.cast(mask, x.dtype)
+    return tf.reduce_sum(x * mask, axis=1) / tf.reduce_sum(mask, axis=1)
+
+
+class BagOfWordsEncoder(_TokenEncoder):
+  """The mean of the caption's token embeddings, projected.
+
+  Word order is lost, and with it which word a colour binds to; in return
+  the embedding of a caption is the mean of its words' vectors, so a pair
+  of words never seen together (an orange circle, when only orange squares
+  and red circles were) lands where its words point, not where the nearest
+  trained sentence does (docs/METHOD_NOTES.md measures both readers).
+  """
+
+  def read(self, ids, training=False):
+    mask = tf.cast(tokenizer_lib.padding_mask(ids), tf.float32)[..., None]
+    x = self.token_embedding(ids)
+    mask = tf.cast(mask, x.dtype)
+    # An empty caption reads as the zero vector: the projection's bias.
+    count = tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+    return tf.reduce_sum(x * mask, axis=1) / count
 
 
 class PrecomputedEncoder(keras.layers.Layer):

@@ -37,7 +37,11 @@ def make_encoder(config: Config, data_dir: str) -> keras.layers.Layer:
     num_oov_buckets=1,
     name="tokenizer",
   )
-  return encoders.CnnRnnEncoder(tokenizer, config.embedding_dim, name="encoder")
+  architecture = {
+    "cnn_rnn": encoders.CnnRnnEncoder,
+    "bag_of_words": encoders.BagOfWordsEncoder,
+  }[config.text_architecture]
+  return architecture(tokenizer, config.embedding_dim, name="encoder")
 
 
 def make_generator(

@@ -56,6 +56,7 @@ _SETTINGS = (
   "text_embedding_std",
   "embedding_dim",
   "tokenizer_mode",
+  "text_architecture",
 )
 
 
@@ -152,7 +153,7 @@ def embed(
   )
 
 
-def _standardise(train: np.ndarray, *others: np.ndarray):
+def standardise(train: np.ndarray, *others: np.ndarray):
   mean = train.mean(axis=0)
   std = train.std(axis=0) + 1e-3
   return [(x - mean) / std for x in (train,) + others]
@@ -162,6 +163,88 @@ def _variance_explained(predicted: np.ndarray, target: np.ndarray) -> float:
   # Targets are standardised on the training set: their variance is ~1.
   residual = np.mean((predicted - target) ** 2)
   return float(1.0 - residual / np.mean(np.square(target - target.mean(0))))
+
+
+def fit_encoder(
+  encoder: keras.layers.Layer,
+  captions: np.ndarray,
+  targets: np.ndarray,
+  config: Config,
+  rng: np.random.Generator,
+) -> Tuple[keras.layers.Layer, List[float]]:
+  """Trains `encoder` in place, with a linear head, to predict `targets`.
+
+  `captions` [N, C] are the captions of N images, `targets` [N, D] their
+  standardised features; `rng` draws the batches and augmentations.
+  Returns the head and the loss of each step whose update was applied.
+  """
+  # float32 whatever the precision policy: the targets and loss are.
+  head = keras.layers.Dense(
+    targets.shape[1], dtype="float32", name="alignment_head"
+  )
+  # Variables are made here, eagerly, not inside the compiled step.
+  head(tf.cast(encoder(tf.constant(["a"])), tf.float32))
+  optimizer = keras.optimizers.Adam(config.text_pretrain_learning_rate)
+
+  # No AutoGraph, as in distillation.make_train_step: faster to trace.
+  @tf.function(jit_compile=config.use_xla, autograph=False)
+  def loss_and_gradients(prepared, batch_targets, poison):
+    with tf.GradientTape() as tape:
+      predicted = head(
+        tf.cast(encoder.encode(prepared, training=True), tf.float32)
+      )
+      loss = tf.reduce_mean(tf.square(predicted - batch_targets))
+      loss = finite_guard.poisoned(loss, poison)
+    variables = encoder.trainable_variables + head.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    return loss, gradients, finite_guard.all_finite(loss, gradients)
+
+  @tf.function(autograph=False)
+  def train_step(texts, batch_targets, poison):
+    loss, gradients, finite = loss_and_gradients(
+      encoder.prepare(texts), batch_targets, poison
+    )
+    applied = finite_guard.apply_if_finite(
+      optimizer,
+      gradients,
+      encoder.trainable_variables + head.trainable_variables,
+      finite,
+    )
+    return loss, applied
+
+  steps = config.text_pretrain_steps
+  meter = progress.RateMeter(0)
+  losses = []
+  guard = finite_guard.NonFiniteSteps(config, "text_pretrain")
+  for step in range(1, steps + 1):
+    rows = rng.integers(len(targets), size=_BATCH)
+    columns = rng.integers(captions.shape[1], size=_BATCH)
+    loss, applied = train_step(
+      tf.constant(
+        augmentation.augment_captions(
+          captions[rows, columns], rng, config.text_augmentation
+        )
+      ),
+      tf.constant(targets[rows]),
+      guard.poison(step),
+    )
+    if guard.check(bool(applied), step):
+      losses.append(float(loss))
+    if step % _LOG_EVERY == 0 or step == steps:
+      rate = meter.tick(step)
+      logging.info(
+        progress.progress_line(
+          "text_pretrain",
+          step,
+          steps,
+          {"loss": np.mean(losses[-_LOG_EVERY:])},
+          rate,
+          _BATCH,
+          meter.eta(step, steps),
+        )
+      )
+
+  return head, losses
 
 
 def pretrain_encoder(
@@ -184,7 +267,7 @@ def pretrain_encoder(
   heldout_captions, heldout_targets = teacher_features(
     teacher, config, data_dir, heldout_split, max(num_images // 8, _BATCH)
   )
-  train_targets, heldout_targets = _standardise(train_targets, heldout_targets)
+  train_targets, heldout_targets = standardise(train_targets, heldout_targets)
   logging.info(
     "Text pretraining: %s features of %d train images in %s",
     config.text_pretrain_point,
@@ -192,77 +275,17 @@ def pretrain_encoder(
     progress.format_duration(time.monotonic() - start),
   )
 
-  # float32 whatever the precision policy: the targets and loss are.
-  head = keras.layers.Dense(
-    train_targets.shape[1], dtype="float32", name="alignment_head"
+  # One generator for the batches and then the whitening's sample.
+  rng = np.random.default_rng(config.seed)
+  head, losses = fit_encoder(
+    encoder, train_captions, train_targets, config, rng
   )
-  # Variables are made here, eagerly, not inside the compiled step.
-  head(tf.cast(encoder(tf.constant(["a"])), tf.float32))
-  optimizer = keras.optimizers.Adam(config.text_pretrain_learning_rate)
-
-  # No AutoGraph, as in distillation.make_train_step: faster to trace.
-  @tf.function(jit_compile=config.use_xla, autograph=False)
-  def loss_and_gradients(prepared, targets, poison):
-    with tf.GradientTape() as tape:
-      predicted = head(
-        tf.cast(encoder.encode(prepared, training=True), tf.float32)
-      )
-      loss = tf.reduce_mean(tf.square(predicted - targets))
-      loss = finite_guard.poisoned(loss, poison)
-    variables = encoder.trainable_variables + head.trainable_variables
-    gradients = tape.gradient(loss, variables)
-    return loss, gradients, finite_guard.all_finite(loss, gradients)
-
-  @tf.function(autograph=False)
-  def train_step(texts, targets, poison):
-    loss, gradients, finite = loss_and_gradients(
-      encoder.prepare(texts), targets, poison
-    )
-    applied = finite_guard.apply_if_finite(
-      optimizer,
-      gradients,
-      encoder.trainable_variables + head.trainable_variables,
-      finite,
-    )
-    return loss, applied
 
   def predict(captions: np.ndarray) -> np.ndarray:
     return head(tf.constant(embed(encoder, captions), tf.float32)).numpy()
 
-  rng = np.random.default_rng(config.seed)
-  steps = config.text_pretrain_steps
-  meter = progress.RateMeter(0)
-  losses = []
-  guard = finite_guard.NonFiniteSteps(config, "text_pretrain")
-  for step in range(1, steps + 1):
-    rows = rng.integers(len(train_targets), size=_BATCH)
-    columns = rng.integers(train_captions.shape[1], size=_BATCH)
-    loss, applied = train_step(
-      tf.constant(
-        augmentation.augment_captions(
-          train_captions[rows, columns], rng, config.text_augmentation
-        )
-      ),
-      tf.constant(train_targets[rows]),
-      guard.poison(step),
-    )
-    if guard.check(bool(applied), step):
-      losses.append(float(loss))
-    if step % _LOG_EVERY == 0 or step == steps:
-      rate = meter.tick(step)
-      logging.info(
-        progress.progress_line(
-          "text_pretrain",
-          step,
-          steps,
-          {"loss": np.mean(losses[-_LOG_EVERY:])},
-          rate,
-          _BATCH,
-          meter.eta(step, steps),
-        )
-      )
-
   # Mean training loss over the first and the last quarter (<= 100 steps).
+  steps = config.text_pretrain_steps
   window = max(1, min(_LOG_EVERY, steps // 4))
   # Held out: the first caption of each held-out image.
   explained = _variance_explained(

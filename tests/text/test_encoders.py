@@ -116,6 +116,55 @@ def test_cnn_rnn_gradients_reach_the_token_embedding(encoder):
   assert not encoder.tokenizer.trainable_weights
 
 
+def _bag_of_words(captions=CAPTIONS):
+  tokens = vocab.build_vocabulary(captions, mode="word")
+  tokenizer = tokenizer_lib.CaptionTokenizer(tokens, mode="word", max_length=16)
+  tf.random.set_seed(0)
+  return encoders.BagOfWordsEncoder(tokenizer, output_dim=OUT, token_dim=8)
+
+
+def test_bag_of_words_ignores_word_order_and_composes_words():
+  encoder = _bag_of_words(["a red circle", "a blue square"])
+  out = encoder(
+    tf.constant(
+      ["a red circle", "circle red a", "a red square", "a blue circle"]
+      + ["a blue square"]
+    )
+  ).numpy()
+  np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-6)
+  # A pair never seen together is read as its words: the step from
+  # square to circle is the same whatever the colour.
+  np.testing.assert_allclose(
+    out[0] - out[2], out[3] - out[4], rtol=1e-4, atol=1e-5
+  )
+  assert not np.allclose(out[0], out[2], atol=1e-4)
+
+
+def test_bag_of_words_odd_inputs_and_compiled_encode():
+  encoder = _bag_of_words()
+  out = encoder(tf.constant(ODD_INPUTS)).numpy()
+  assert out.shape == (len(ODD_INPUTS), OUT)
+  assert np.all(np.isfinite(out))
+  # The empty caption reads as no word at all: the projection's bias.
+  np.testing.assert_allclose(
+    out[0], encoder.projection.bias.numpy(), rtol=1e-6, atol=1e-6
+  )
+  ids = encoder.prepare(tf.constant(CAPTIONS))
+  compiled = tf.function(lambda i: encoder.encode(i), jit_compile=True)
+  np.testing.assert_allclose(
+    compiled(ids), encoder(tf.constant(CAPTIONS)), rtol=1e-4, atol=1e-5
+  )
+
+
+def test_encoders_keep_their_weight_order_for_the_pretraining_cache():
+  """Token embedding first, projection last: the cache is in this order."""
+  for encoder in (_encoder("word", 16), _bag_of_words()):
+    encoder(tf.constant(CAPTIONS))
+    paths = [w.path.split("/", 1)[1] for w in encoder.weights]
+    assert paths[0] == "token_embedding/embeddings"
+    assert paths[-2:] == ["projection/kernel", "projection/bias"]
+
+
 def test_precomputed_is_identity():
   enc = encoders.PrecomputedEncoder(4)
   x = np.random.RandomState(0).normal(size=(3, 4)).astype(np.float32)

@@ -226,11 +226,20 @@ def test_a_cache_pretrained_with_other_flags_is_pretrained_again(
   assert f"--seed: cached {changed.seed}, now {changed.seed + 1}" in (
     caplog.text
   )
+  # Another reader of the tokens has other weights altogether.
+  bag = Config(**{**reseeded.__dict__, "text_architecture": "bag_of_words"})
+  resolve(bag, "teacher B")
+  assert len(calls) == 5
+  assert "--text_architecture: cached cnn_rnn, now bag_of_words" in (
+    caplog.text
+  )
+  with open(report_path) as f:
+    assert json.load(f)["settings"]["text_architecture"] == "bag_of_words"
   # Weights whose report is gone (a crash between the two writes) are
   # not taken for a finished cache either.
   os.remove(report_path)
-  resolve(reseeded, "teacher B")
-  assert len(calls) == 5
+  resolve(bag, "teacher B")
+  assert len(calls) == 6
 
 
 def test_no_pretraining_reads_nothing(setup, tmp_path):
