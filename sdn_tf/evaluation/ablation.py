@@ -73,6 +73,14 @@ ROWS = (
     "student trained in float32 (the main job: bfloat16 where fast)",
     ("--precision=float32",),
   ),
+  # The caption reader the main job used before the bag of words: what
+  # reading word order costs on captions that never need it.
+  Row(
+    "cnn_rnn_reader",
+    "captions read by convs and a BiGRU (char-CNN-RNN) instead of a bag "
+    "of words",
+    ("--text_architecture=cnn_rnn",),
+  ),
   Row(
     "noise_k1",
     f"noise z ({NOISE_DIM}), K = 1",

@@ -54,6 +54,11 @@ def test_rows_change_what_they_name():
   )
   assert _flag(float32, "precision") == "float32"
   assert ablation.ROWS_BY_NAME["float32"].teacher == ("pretrain", "avg")
+  reader = ablation.train_flags(
+    ablation.ROWS_BY_NAME["cnn_rnn_reader"], 0, BUDGET, None
+  )
+  assert _flag(reader, "text_architecture") == "cnn_rnn"
+  assert _flag(sdn, "text_architecture") is None  # the config's bag_of_words
 
 
 def test_a_shared_teacher_file_overrides_the_rows_teacher_flag():
