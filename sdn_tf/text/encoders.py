@@ -160,9 +160,8 @@ class BagOfWordsEncoder(_TokenEncoder):
   """
 
   def read(self, ids, training=False):
-    mask = tf.cast(tokenizer_lib.padding_mask(ids), tf.float32)[..., None]
     x = self.token_embedding(ids)
-    mask = tf.cast(mask, x.dtype)
+    mask = tf.cast(tokenizer_lib.padding_mask(ids), x.dtype)[..., None]
     # An empty caption reads as the zero vector: the projection's bias.
     count = tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
     return tf.reduce_sum(x * mask, axis=1) / count
