@@ -11,21 +11,24 @@ the teacher runs forward and backward on the drawn image besides the
 real one), and K = 4 reads a quarter of the captions per step, each drawn
 4 times.
 
-Teachers and text encoders are pretrained once per teacher (by the first
-seed's run of the first row that uses it) and shared by every row and seed
-that distils from it: the rows differ only by their own flags, the seeds
-only by the student's initialisation and batches.
+Teachers are pretrained once (by the first seed's run of the first row
+that uses one) and shared by every row and seed that distils from it. The
+text encoder aligned with a teacher is copied along, but its cache records
+the seed, so it is reused by that seed's rows and aligned again for every
+other seed: rows differ only by their own flags, seeds by the text
+encoder's and the student's initialisation and batches.
 """
 
 import dataclasses
 import datetime
-import math
 import re
 from typing import Dict
 from typing import List
 from typing import Optional
 from typing import Sequence
 from typing import Tuple
+
+from sdn_tf.evaluation import seed_summary
 
 # Stage-II steps cost about this many Stage-I steps (see the module doc).
 STAGE2_STEP_COST = 2
@@ -193,15 +196,6 @@ def remaining_seconds(
   return total
 
 
-def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
-  """Mean and sample standard deviation (0 for one value)."""
-  mean = sum(values) / len(values)
-  if len(values) < 2:
-    return mean, 0.0
-  var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-  return mean, math.sqrt(var)
-
-
 # (column header, metrics.json section, key, scale)
 COLUMNS = (
   ("shape", "template", "shape", 100),
@@ -250,7 +244,7 @@ def table(rows: Sequence[Row], results: Dict[str, List[Dict]]) -> str:
       if not values:
         cells.append("-")
         continue
-      mean, std = _mean_std(values)
+      mean, std = seed_summary.mean_std(values)
       digits = 0 if section == "fid" else 1
       cells.append(
         f"{mean:.{digits}f}"
