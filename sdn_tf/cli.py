@@ -11,6 +11,7 @@ keeps its traceback.
 """
 
 import dataclasses
+import json
 import sys
 import typing
 from typing import NoReturn
@@ -20,6 +21,7 @@ from absl import flags
 from absl import logging
 
 from sdn_tf import config as config_lib
+from sdn_tf.utils import files
 from sdn_tf.utils.errors import UsageError
 
 FLAGS = flags.FLAGS
@@ -78,6 +80,19 @@ def run_reporting_user_errors(
     return function(*args, **kwargs)
   except USER_ERRORS as e:
     fail(str(e), prog)
+
+
+def report_json_line(
+  value, out_path: Optional[str] = None, sort_keys: bool = False
+) -> str:
+  """Prints `value` as the tool's one JSON line (the last line of its
+  output, for scripts) and, when `out_path` is given, writes the same line
+  there whole or not at all. Returns the line."""
+  line = json.dumps(value, sort_keys=sort_keys)
+  print(line, flush=True)
+  if out_path:
+    files.write_atomically(out_path, line + "\n")
+  return line
 
 
 def flags_parser(prog: Optional[str] = None):

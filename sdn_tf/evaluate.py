@@ -24,8 +24,6 @@ Tune on --split=validation; report numbers from --split=test.
 Prints a table and one JSON line, and writes the JSON to --out.
 """
 
-import json
-import sys
 import time
 from typing import Dict
 from typing import List
@@ -367,11 +365,7 @@ def main(argv):
     prog=_PROG,
   )
   print(format_table(report))
-  line = json.dumps(report, sort_keys=True)
-  print(line)
-  if _OUT.value:
-    files.write_atomically(_OUT.value, line + "\n")
-  sys.stdout.flush()
+  cli.report_json_line(report, _OUT.value, sort_keys=True)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ An experiment, not a test: a few minutes per architecture on 2 cores.
 """
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -197,10 +196,7 @@ def main(argv):
   del argv
   results = cli.run_reporting_user_errors(run, prog=_PROG)
   _print_table(results)
-  line = json.dumps(results)
-  print(line)
-  if _OUT.value:
-    files.write_atomically(_OUT.value, (line + "\n").encode())
+  cli.report_json_line(results, _OUT.value)
 
 
 if __name__ == "__main__":

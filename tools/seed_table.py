@@ -12,7 +12,6 @@ and one JSON line. Refuses, naming the file, reports judged differently
 (another split, data, number of captions or evaluator network).
 """
 
-import json
 import os
 import sys
 
@@ -23,7 +22,6 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 
 from sdn_tf import cli  # pylint: disable=g-import-not-at-top
 from sdn_tf.evaluation import seed_summary  # pylint: disable=g-import-not-at-top
-from sdn_tf.utils import files  # pylint: disable=g-import-not-at-top
 
 _PROG = "seed_table.py"
 
@@ -40,10 +38,7 @@ def main(argv):
   print(seed_summary.table(summary))
   for line in seed_summary.per_report_lines(summary, paths):
     print(line)
-  line = json.dumps(summary)
-  print(line)
-  if _OUT.value:
-    files.write_atomically(_OUT.value, (line + "\n").encode())
+  cli.report_json_line(summary, _OUT.value)
 
 
 if __name__ == "__main__":
