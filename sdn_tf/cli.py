@@ -1,4 +1,5 @@
-"""What every entry point and tool shares: flags and one-line user errors.
+"""What every entry point and tool shares: flags, one-line user errors
+and the JSON line a reporting tool ends with (`report_json_line`).
 
 Each `Config` field becomes an absl flag of the same name, type, default and
 help (an enum flag where the field lists its choices), so adding an option
