@@ -3,7 +3,7 @@
 Usage, from the repository root:
 
   python tools/ablate.py [--rows=sdn,stage1_only,...] [--seeds=0,1,2]
-      [--stage1_steps=1200] [--stage2_steps=30] [--root=runs/ablate]
+      [--stage1_steps=800] [--stage2_steps=30] [--root=runs/ablate]
 
 Each row (`sdn_tf/evaluation/ablation.py` lists them and says how compute
 is kept equal) is `--config` plus the row's flags, trained once per seed in
@@ -43,7 +43,7 @@ _CONFIG = flags.DEFINE_string(
   "config", "configs/shapes.cfg", "The flagfile every row starts from."
 )
 _STAGE1_STEPS = flags.DEFINE_integer(
-  "stage1_steps", 1200, "Stage-I steps of every row.", lower_bound=1
+  "stage1_steps", 800, "Stage-I steps of every row.", lower_bound=1
 )
 _STAGE2_STEPS = flags.DEFINE_integer(
   "stage2_steps", 30, "Stage-II steps of every row.", lower_bound=0

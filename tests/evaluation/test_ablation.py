@@ -1,5 +1,7 @@
 """The ablation rows, their equal-compute flags, the table and tools/ablate.py."""
 
+import os
+
 import pytest
 
 from sdn_tf.evaluation import ablation
@@ -53,12 +55,37 @@ def test_rows_change_what_they_name():
     ablation.ROWS_BY_NAME["float32"], 0, BUDGET, None
   )
   assert _flag(float32, "precision") == "float32"
-  assert ablation.ROWS_BY_NAME["float32"].teacher == ("pretrain", "avg")
+  assert ablation.ROWS_BY_NAME["float32"].teacher == ("pretrain", "max")
   reader = ablation.train_flags(
     ablation.ROWS_BY_NAME["cnn_rnn_reader"], 0, BUDGET, None
   )
   assert _flag(reader, "text_architecture") == "cnn_rnn"
   assert _flag(sdn, "text_architecture") is None  # the config's bag_of_words
+
+
+def _main_job_flag(name):
+  """A flag's value in configs/shapes.cfg (set there, not by an include)."""
+  path = os.path.join(tool_runner.REPO_ROOT, "configs", "shapes.cfg")
+  with open(path, encoding="utf-8") as f:
+    values = [
+      line.strip().split("=", 1)[1]
+      for line in f
+      if line.startswith(f"--{name}=")
+    ]
+  assert len(values) == 1, name
+  return values[0]
+
+
+def test_rows_default_to_the_main_jobs_teacher_and_budget(tmp_path):
+  pooling = _main_job_flag("teacher_pooling")
+  weights = _main_job_flag("teacher_weights")
+  assert ablation.ROWS_BY_NAME["sdn"].teacher == (weights, pooling)
+  result = _ablate("--dry_run", "--rows=sdn", "--seeds=0", f"--root={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  (train,) = [
+    line.split() for line in result.stdout.splitlines() if "--workdir=" in line
+  ]
+  assert _flag(train, "stage1_steps") == _main_job_flag("stage1_steps")
 
 
 def test_a_shared_teacher_file_overrides_the_rows_teacher_flag():
@@ -142,7 +169,7 @@ def test_dry_run_shares_each_teacher_from_the_run_that_makes_it(tmp_path):
   root = str(tmp_path / "ablate")
   result = _ablate(
     "--dry_run",
-    "--rows=sdn,random_teacher,max_pooling",
+    "--rows=sdn,random_teacher,avg_pooling",
     "--seeds=3,4",
     "--stage1_steps=10",
     "--stage2_steps=2",
@@ -164,9 +191,9 @@ def test_dry_run_shares_each_teacher_from_the_run_that_makes_it(tmp_path):
   assert _flag(random4, "teacher_weights") == (
     f"{root}/random_teacher/seed3/teacher/vgg19_random_seed3.weights.h5"
   )
-  max3 = by_run[(f"{root}/max_pooling/seed3", "3")]
-  assert _flag(max3, "teacher_weights") is None  # its own, max-pooled
-  assert _flag(max3, "teacher_pooling") == "max"
+  avg3 = by_run[(f"{root}/avg_pooling/seed3", "3")]
+  assert _flag(avg3, "teacher_weights") is None  # its own, average-pooled
+  assert _flag(avg3, "teacher_pooling") == "avg"
   evaluates = [
     line for line in result.stdout.splitlines() if "--model_dir=" in line
   ]
